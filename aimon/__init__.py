@@ -1,0 +1,3 @@
+"""aimon: log-driven incident detection, diagnosis, alerting and guarded autofix."""
+
+__version__ = "0.1.0"

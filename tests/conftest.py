@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated working directory and environment per test, the CLI runner, a fake OpenAI server."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.fakes.openai_server import FakeOpenAI
+
+REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
+EVALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "evaldata" / "loghub-dev"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test runs in its own directory with no aimon or remote settings leaking in from the machine."""
+    for key in list(os.environ):
+        if key.startswith("AIMON_") or key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DISCORD_WEBHOOK_URL", "GITHUB_TOKEN"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIMON_DB", str(tmp_path / "state.db"))
+    monkeypatch.setenv("AIMON_DEBUG", "")
+    return tmp_path
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli() -> Any:
+    """Run the real entry point in-process: ``cli("scan", "app.log", "--json")``."""
+    from aimon.cli import app
+
+    def invoke(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> CliResult:
+        runner = CliRunner()
+        result = runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI()
+    yield server
+    server.close()

@@ -1,0 +1,98 @@
+"""A small OpenAI-compatible HTTP server on 127.0.0.1 for tests: the real ``openai`` client talks to it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One queued answer: a chat completion with ``content``, or a raw ``status``/``body`` (errors), or a delay."""
+
+    content: str | None = None
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    prompt_tokens: int = 900
+    completion_tokens: int = 150
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class FakeOpenAI:
+    """Start with ``FakeOpenAI()``, queue replies with :meth:`reply`, read :attr:`requests`, and ``close()``."""
+
+    def __init__(self) -> None:
+        self.replies: deque[Reply] = deque()
+        self.requests: list[Recorded] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                raw = self.rfile.read(length)
+                fake.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw or b"{}")))
+                reply = fake.replies.popleft() if fake.replies else Reply(status=500, body={"error": {"message": "no reply queued"}})
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.content is not None:
+                    body: Any = {
+                        "id": f"chatcmpl-{len(fake.requests)}",
+                        "object": "chat.completion",
+                        "created": 1_700_000_000,
+                        "model": fake.requests[-1].body.get("model", "gpt-4o-mini"),
+                        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.content}}],
+                        "usage": {
+                            "prompt_tokens": reply.prompt_tokens,
+                            "completion_tokens": reply.completion_tokens,
+                            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+                        },
+                    }
+                else:
+                    body = reply.body
+                data = json.dumps(body).encode() if not isinstance(body, (bytes, str)) else (body.encode() if isinstance(body, str) else body)
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def reply(self, content: Any = None, **kwargs: Any) -> None:
+        """Queue a reply; a dict/list ``content`` is sent as its JSON text (what a model returns)."""
+        if content is not None and not isinstance(content, str):
+            content = json.dumps(content)
+        self.replies.append(Reply(content=content, **kwargs))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
