@@ -1,0 +1,102 @@
+"""Search/replace edits as the model proposes them, applied exactly or not at all, and shown as a unified diff."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# The JSON schema the model answers in (strict structured output: every property required, nothing else allowed).
+EDITS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["summary", "rationale", "edits"],
+    "properties": {
+        "summary": {"type": "string", "description": "One line: what the change does."},
+        "rationale": {"type": "string", "description": "Why this fixes the diagnosed error."},
+        "edits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "search", "replace"],
+                "properties": {
+                    "path": {"type": "string", "description": "Repository-relative path of a file given above."},
+                    "search": {"type": "string", "description": "Exact text of that file, matching once."},
+                    "replace": {"type": "string", "description": "The text that takes its place."},
+                },
+            },
+        },
+    },
+}
+
+
+class EditError(Exception):
+    """An edit cannot be applied as given (its search text matches zero or several times, or is empty)."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the one occurrence of ``search`` in the file at ``path`` with ``replace``."""
+
+    path: str
+    search: str
+    replace: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Edit:
+        return cls(path=str(data["path"]), search=str(data["search"]), replace=str(data["replace"]))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the model proposed: a one-line summary, why, and the edits."""
+
+    summary: str
+    rationale: str
+    edits: tuple[Edit, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Proposal:
+        edits = tuple(Edit.from_json(item) for item in data.get("edits", []))
+        return cls(summary=str(data.get("summary", "")).strip(), rationale=str(data.get("rationale", "")).strip(), edits=edits)
+
+
+def apply_edits(originals: Mapping[str, str], edits: Sequence[Edit]) -> dict[str, str]:
+    """The new text of every file the edits touch, applying them in order.
+
+    ``originals`` maps each path to its current text. Each search text must occur exactly once in the file as it is
+    at that point (earlier edits to the same file included); otherwise :class:`EditError` says which edit and why.
+    """
+    updated: dict[str, str] = {}
+    for number, edit in enumerate(edits, start=1):
+        if edit.path not in originals:
+            raise EditError(f"edit {number} targets {edit.path}, which is not a file the model was shown")
+        text = updated.get(edit.path, originals[edit.path])
+        if not edit.search:
+            raise EditError(f"edit {number} ({edit.path}) has an empty search text")
+        if edit.search == edit.replace:
+            raise EditError(f"edit {number} ({edit.path}) replaces a text with itself")
+        found = text.count(edit.search)
+        if found == 0:
+            raise EditError(f"edit {number}: its search text does not occur in {edit.path}")
+        if found > 1:
+            raise EditError(f"edit {number}: its search text occurs {found} times in {edit.path}; it must match exactly once")
+        updated[edit.path] = text.replace(edit.search, edit.replace, 1)
+    return {path: text for path, text in updated.items() if text != originals[path]}
+
+
+def unified_diff(originals: Mapping[str, str], updated: Mapping[str, str]) -> str:
+    """A ``git diff``-style unified diff of the changed files (``a/`` and ``b/`` prefixes, sorted by path)."""
+    chunks: list[str] = []
+    for path in sorted(updated):
+        lines = difflib.unified_diff(
+            originals[path].splitlines(keepends=True),
+            updated[path].splitlines(keepends=True),
+            fromfile=f"a/{path}",
+            tofile=f"b/{path}",
+        )
+        for line in lines:
+            chunks.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(chunks)

@@ -1,0 +1,472 @@
+"""``aimon scan``: read what is new in the logs, group errors by fingerprint, record what is worth telling.
+
+Incremental (cron): every configured file is read from its checkpoint (:mod:`aimon.sources.files` plans rotation and
+truncation); what a read produced and the checkpoint it reached are committed in one transaction, so a scan killed at
+any point never counts a line twice nor skips one. Read-only triage (``--since``): each file and its rotated siblings
+that overlap the window are read from a line found by binary search on timestamps; nothing is recorded.
+
+Other sources feed the same aggregation through :class:`Aggregator`::
+
+    aggregator = Aggregator(ctx)
+    for page in pages:                          # however the source reads
+        for record in page.records:
+            aggregator.add(source_key, offset_or_none, record)
+        aggregator.add_lines(len(page.lines))
+        aggregator.commit(lambda conn: write_my_checkpoint(conn, page.cursor))   # one transaction
+    result = aggregator.result()
+
+``commit`` writes the fingerprints, counts, occurrences and detections of everything added since the last commit and
+calls the checkpoint writer in the same transaction (with ``--since``/read-only it writes nothing and skips it).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from aimon.config import parse_duration
+from aimon.context import Context
+from aimon.detect import Applied, Batch, apply_batch, cached_fingerprinter
+from aimon.errors import StateError, UsageError
+from aimon.parsing import Malformed
+from aimon.parsing.chunks import LineScanner
+from aimon.parsing.timestamps import parse_timestamp
+from aimon.records import LEVEL_RANK, LogRecord
+from aimon.sources.files import (
+    Checkpoint,
+    ReadOutcome,
+    ReadTask,
+    expand_paths,
+    is_gz,
+    load_checkpoint,
+    plan_reads,
+    read_records,
+    rotated_siblings,
+    save_checkpoint,
+    seek_time,
+    split_points,
+)
+from aimon.state import iso, transaction, utcnow
+
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # below this one process reads faster than two start
+MAX_WORKERS = 4
+
+
+@dataclass
+class ScanResult:
+    """What a scan read and found. ``groups`` are the error groups seen (newest last seen first)."""
+
+    lines: int = 0
+    malformed: int = 0
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    detections: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    malformed_reasons: dict[str, int] = field(default_factory=dict)
+    since: str | None = None
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "malformed": self.malformed,
+            "malformed_reasons": self.malformed_reasons,
+            "groups": self.groups,
+            "detections": self.detections,
+            "sources": self.sources,
+            "since": self.since,
+        }
+
+
+class Aggregator:
+    """Folds records from any source into error groups and commits them with the source's checkpoint.
+
+    ``since`` (epoch seconds) drops older records; ``read_only`` (``--since`` triage) writes nothing.
+    """
+
+    def __init__(self, ctx: Context, *, since: float | None = None, read_only: bool = False) -> None:
+        self.ctx = ctx
+        self.since = since
+        self.read_only = read_only
+        self.min_rank = LEVEL_RANK.get(ctx.settings.min_level, LEVEL_RANK["ERROR"])
+        self._fingerprint: Callable[[LogRecord], tuple[str, str, int]] | None = None
+        self.pending = self.new_batch()
+        self.lines = 0
+        self.malformed = 0
+        self.malformed_reasons: dict[str, int] = {}
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.detections: list[dict[str, Any]] = []
+        self.created: list[str] = []
+
+    def fingerprint(self, record: LogRecord) -> tuple[str, str, int]:
+        """``(id, template, algo)`` of a record (the fingerprinter is built on first use: idle scans never pay)."""
+        if self._fingerprint is None:
+            self._fingerprint = cached_fingerprinter(
+                _make_fingerprinter(self.ctx), digit_blind=not self.ctx.settings.fingerprint_rules
+            )
+        return self._fingerprint(record)
+
+    def new_batch(self) -> Batch:
+        return Batch(self.fingerprint, self.min_rank, self.since)
+
+    def add(self, source: str, offset: int | None, record: LogRecord, fallback_ts: float | None = None) -> None:
+        """Fold in one record read from ``source`` at ``offset`` (``None`` when the source has no offsets)."""
+        self.pending.add(source, offset, record, fallback_ts)
+
+    def add_lines(self, count: int) -> None:
+        self.pending.lines += count
+
+    def add_malformed(self, reason: str, count: int = 1) -> None:
+        self.pending.add_malformed(reason, count)
+
+    def merge(self, batch: Batch) -> None:
+        """Fold in a batch built elsewhere (a worker process)."""
+        self.pending.merge(batch)
+
+    def commit(self, write_checkpoint: Callable[[sqlite3.Connection], None] | None = None) -> list[dict[str, Any]]:
+        """Record everything added since the last commit, and the checkpoint, in one transaction."""
+        batch, self.pending = self.pending, self.new_batch()
+        self.lines += batch.lines
+        self.malformed += batch.malformed
+        for reason, count in batch.malformed_reasons.items():
+            self.malformed_reasons[reason] = self.malformed_reasons.get(reason, 0) + count
+        if self.read_only:
+            self._fold(self._summaries(batch))
+            return []
+        if not batch.groups and write_checkpoint is None:
+            return []
+        from aimon.fingerprint import canonical
+
+        conn = self.ctx.db
+        with transaction(conn):
+            applied = apply_batch(conn, batch, self.ctx.settings, now=iso(utcnow()) or "", canonical=canonical,
+                                  redact=self._redactor())
+            if write_checkpoint is not None:
+                write_checkpoint(conn)
+        self._fold(applied)
+        return applied.detections
+
+    def _redactor(self) -> Callable[[str], str]:
+        from aimon.redact import redact_text
+
+        patterns = self.ctx.settings.redaction_patterns
+        return lambda text: redact_text(text, patterns)
+
+    def _summaries(self, batch: Batch) -> Applied:
+        from aimon.fingerprint import canonical
+
+        applied = Applied()
+        redact = self._redactor()
+        for group in batch.groups.values():
+            fid = canonical(self.ctx.db, group.fingerprint)
+            first, last = iso(group.first_ts), iso(group.last_ts)
+            summary = applied.groups.setdefault(fid, {
+                "fingerprint": fid, "level": group.record.level, "error_code": group.record.error_code,
+                "template": group.template, "count": 0, "first_seen": first, "last_seen": last,
+                "sample": redact(group.record.message),
+            })
+            summary["count"] += group.count
+        return applied
+
+    def _fold(self, applied: Applied) -> None:
+        for fid, summary in applied.groups.items():
+            mine = self.groups.get(fid)
+            if mine is None:
+                self.groups[fid] = dict(summary)
+                continue
+            mine["count"] += summary["count"]
+            mine["first_seen"] = _min(mine["first_seen"], summary["first_seen"])
+            mine["last_seen"] = _max(mine["last_seen"], summary["last_seen"])
+        self.detections.extend(applied.detections)
+        self.created.extend(applied.created)
+
+    def result(self) -> ScanResult:
+        """Totals of everything committed, groups newest last seen first."""
+        groups = sorted(self.groups.values(), key=lambda group: (group["last_seen"] or "", group["count"]), reverse=True)
+        return ScanResult(
+            lines=self.lines,
+            malformed=self.malformed,
+            groups=groups,
+            detections=list(self.detections),
+            malformed_reasons=dict(sorted(self.malformed_reasons.items())),
+        )
+
+
+def _min(a: str | None, b: str | None) -> str | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: str | None, b: str | None) -> str | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _make_fingerprinter(ctx: Context) -> Any:
+    from aimon.fingerprint import Fingerprinter
+
+    try:  # what grouping has learned (aliases), so records get their canonical fingerprint directly
+        from aimon.grouping import load_learned
+
+        return Fingerprinter(ctx.settings.fingerprint_rules, learned=load_learned(ctx.db))
+    except (ImportError, TypeError):
+        return Fingerprinter(ctx.settings.fingerprint_rules)
+
+
+# ------------------------------------------------------------------------------------------------------- the command
+
+
+def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> ScanResult:
+    """Scan the given paths (default ``AIMON_LOG_PATHS``): incrementally, or read-only over ``--since``."""
+    settings = ctx.settings
+    since_ts = parse_since(since) if since is not None else None
+    if not paths and settings.source == "loki":
+        return _scan_loki(ctx, since_ts, since)
+    patterns = list(paths or settings.log_paths)
+    if not patterns:
+        raise UsageError("no log files to scan: pass paths (aimon scan /var/log/app.log) or set AIMON_LOG_PATHS.")
+    files = expand_paths(patterns)
+    aggregator = Aggregator(ctx, since=since_ts, read_only=since_ts is not None)
+    reports: list[dict[str, Any]] = []
+    for path in files:
+        if ctx.deadline.expired():
+            reports.append({"source": str(path), "note": "tick budget spent; left for the next tick"})
+            continue
+        if since_ts is None:
+            reports.append(_scan_source(ctx, aggregator, path))
+        else:
+            reports.append(_triage_source(ctx, aggregator, path, since_ts))
+    if since_ts is None and aggregator.created:
+        _learn(ctx, aggregator)
+    result = aggregator.result()
+    result.sources, result.since = reports, since
+    if since_ts is not None:
+        result.detections = []
+    return result
+
+
+def parse_since(text: str) -> float:
+    """``1h``, ``30m``, ``2d`` (before now) or an ISO time → epoch seconds."""
+    stripped = text.strip()
+    try:
+        return time.time() - parse_duration(stripped)
+    except ValueError:
+        pass
+    found = parse_timestamp(stripped) if len(stripped) >= 10 and stripped[:4].isdigit() else None
+    if found is None:
+        raise UsageError(f"--since {text!r}: use a duration like 30m, 1h or 2d, or an ISO time like 2026-01-02T03:04:05Z.")
+    return found
+
+
+def _scan_loki(ctx: Context, since_ts: float | None, since: str | None) -> ScanResult:
+    # The Loki reader lives in aimon.sources.loki and feeds the same Aggregator (see this module's docstring).
+    from aimon.sources import loki
+
+    feed = getattr(loki, "feed", None)
+    if feed is None:
+        raise UsageError("AIMON_SOURCE=loki: this installation has no Loki reader; scan files instead.")
+    aggregator = Aggregator(ctx, since=since_ts, read_only=since_ts is not None)
+    notes = feed(ctx, aggregator, since_ts)
+    if since_ts is None and aggregator.created:
+        _learn(ctx, aggregator)
+    result = aggregator.result()
+    result.since = since
+    result.sources = [{"source": loki.source_key(ctx.settings), "note": "; ".join(notes or []) or None}]
+    return result
+
+
+def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, Any]:
+    """Read one source from its checkpoint, committing each stretch with the checkpoint it reached."""
+    source = str(path)
+    checkpoint = load_checkpoint(ctx.db, source)
+    plan = plan_reads(path, checkpoint)
+    report: dict[str, Any] = {"source": source, "note": plan.note, "lines": 0, "bytes": 0}
+    for task in plan.tasks:
+        lines_before = aggregator.pending.lines
+        batch, outcome = _read_task(ctx, aggregator, source, task)
+        aggregator.merge(batch)
+        report["lines"] += aggregator.pending.lines - lines_before
+        report["bytes"] += max(0, outcome.end - task.start)
+        reached = Checkpoint(source, task.inode, task.device, task.head_hash, outcome.end, _size(task.path),
+                             iso(batch.last_ts))
+        unchanged = checkpoint is not None and (checkpoint.inode, checkpoint.device, checkpoint.head_hash,
+                                                checkpoint.offset) == (reached.inode, reached.device,
+                                                                       reached.head_hash, reached.offset)
+        aggregator.commit(None if unchanged else (lambda conn, cp=reached: save_checkpoint(conn, cp)))
+        checkpoint = reached
+        if outcome.held_panic:
+            report["note"] = _join(report["note"], "a panic at the end of the file is still being written; read next tick")
+        if not outcome.eof:
+            report["note"] = _join(report["note"], "tick budget spent; the rest is read next tick")
+            break
+    return report
+
+
+def _triage_source(ctx: Context, aggregator: Aggregator, path: Path, since: float) -> dict[str, Any]:
+    """Read-only: the file and its rotated siblings that overlap ``[since, now]``, each from a line near ``since``."""
+    report: dict[str, Any] = {"source": str(path), "note": None, "lines": 0, "bytes": 0, "files": []}
+    for candidate in [path, *rotated_siblings(path)]:
+        try:
+            st = candidate.stat()
+        except OSError:
+            continue
+        if st.st_mtime < since:
+            continue  # last written before the window opened
+        gz = is_gz(candidate)
+        start = 0 if gz else seek_time(candidate, since)
+        task = ReadTask(candidate, start, st.st_ino, st.st_dev, None, gz=gz, final=True)
+        lines_before = aggregator.pending.lines
+        batch, outcome = _read_task(ctx, aggregator, str(candidate), task)
+        aggregator.merge(batch)
+        report["lines"] += aggregator.pending.lines - lines_before
+        report["bytes"] += max(0, outcome.end - start)
+        report["files"].append(str(candidate))
+        aggregator.commit(None)
+    if not report["files"]:
+        report["note"] = "nothing written in the window"
+    return report
+
+
+def _join(first: str | None, second: str) -> str:
+    return second if not first else f"{first}; {second}"
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------------------ reading a task
+
+
+def _read_task(ctx: Context, aggregator: Aggregator, source: str, task: ReadTask) -> tuple[Batch, ReadOutcome]:
+    """Read one task, in several processes when it is big (a cut is made only where a new record starts)."""
+    size = _size(task.path) or 0
+    workers = _workers()
+    if task.gz or workers < 2 or size - task.start < PARALLEL_MIN_BYTES or not hasattr(os, "fork"):
+        return _read_segment(ctx, aggregator, source, task, None, progress_scale=1)
+    cuts = split_points(task.path, task.start, size, workers)
+    if not cuts:
+        return _read_segment(ctx, aggregator, source, task, None, progress_scale=1)
+    bounds = list(zip([task.start, *cuts], [*cuts, None], strict=True))
+    jobs = [
+        (lambda start=start, stop=stop, index=index: _read_segment(
+            ctx, aggregator, source, replace(task, start=start), stop, progress_scale=len(bounds) if index == 0 else 0))
+        for index, (start, stop) in enumerate(bounds)
+    ]
+    results = _fork_map(jobs)
+    batch, outcome = results[0]
+    for later_batch, later_outcome in results[1:]:
+        batch.merge(later_batch)
+        outcome = ReadOutcome(later_outcome.end, outcome.lines + later_outcome.lines, later_outcome.eof,
+                              later_outcome.held_panic)
+    batch.fingerprint = aggregator.fingerprint
+    return batch, outcome
+
+
+def _read_segment(
+    ctx: Context, aggregator: Aggregator, source: str, task: ReadTask, stop: int | None, *, progress_scale: int
+) -> tuple[Batch, ReadOutcome]:
+    settings = ctx.settings
+    scanner = LineScanner(settings.log_format, settings.error_code_fields, settings.min_level)
+    batch = aggregator.new_batch()
+    outcome = ReadOutcome(task.start)
+    try:
+        fallback = task.path.stat().st_mtime
+    except OSError:
+        fallback = None
+    total = (_size(task.path) or 0) if not task.gz else 0
+    progress = None
+    if ctx.progress is not None and progress_scale and total > task.start:
+        report, label = ctx.progress, task.path.name
+
+        def progress(position: int) -> None:
+            # With several workers only the first reports: its share, scaled, stands for the whole.
+            report(label, min(total - task.start, (position - task.start) * progress_scale), total - task.start)
+    try:
+        for offset, item in read_records(task, scanner, outcome, stop=stop, progress=progress,
+                                         should_stop=ctx.deadline.expired if stop is None else None):
+            if isinstance(item, Malformed):
+                batch.add_malformed(item.reason)
+            else:
+                batch.add(source, offset, item, scanner.assembler.last_ts or fallback)
+    except (OSError, EOFError, ValueError) as exc:  # a corrupt .gz, a file that vanished mid-read
+        ctx.notice(f"{task.path}: stopped reading at byte {outcome.end}: {exc}")
+    batch.lines = outcome.lines
+    return batch, outcome
+
+
+def _workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_WORKERS))
+
+
+def _fork_map(jobs: list[Callable[[], Any]]) -> list[Any]:
+    """Run the jobs in parallel: all but the first in forked children, the first here; results in order.
+
+    Children share nothing but the pipe they write their pickled result to, and leave with ``os._exit``: they never
+    touch the state file or the parent's buffers.
+    """
+    children: list[tuple[int, int]] = []
+    for job in jobs[1:]:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read_end)
+            try:
+                payload = pickle.dumps(("ok", job()), protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException as exc:  # noqa: BLE001 - report anything to the parent
+                payload = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+            os._exit(0)
+        os.close(write_end)
+        children.append((pid, read_end))
+    results = [jobs[0]()]
+    errors = []
+    for pid, read_end in children:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        status, value = pickle.loads(data) if data else ("error", "worker died")
+        if status == "ok":
+            results.append(value)
+        else:
+            errors.append(value)
+    if errors:
+        raise StateError(f"a scan worker failed: {errors[0]}")
+    return results
+
+
+def _learn(ctx: Context, aggregator: Aggregator) -> None:
+    """Let grouping merge new fingerprints into known ones; a merged newcomer is not news."""
+    try:
+        from aimon.grouping import learn_merges
+    except ImportError:
+        return
+    merges = learn_merges(ctx.db, ctx.settings)
+    if not merges:
+        return
+    created = set(aggregator.created)
+    dropped = {alias for alias, _canonical in merges if alias in created}
+    mine = [d["id"] for d in aggregator.detections if d["kind"] == "new" and d["fingerprint"] in dropped]
+    if mine:
+        with transaction(ctx.db):
+            ctx.db.executemany("DELETE FROM detections WHERE id = ?", [(ident,) for ident in mine])
+    aggregator.detections = [d for d in aggregator.detections if d["id"] not in set(mine)]
+    aliases = dict(merges)
+    for alias in dropped:
+        group = aggregator.groups.pop(alias, None)
+        target = aliases[alias]
+        if group is not None and target in aggregator.groups:
+            aggregator.groups[target]["count"] += group["count"]
+        elif group is not None:
+            aggregator.groups[target] = {**group, "fingerprint": target}

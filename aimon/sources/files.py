@@ -1,0 +1,455 @@
+"""Log files: where to read next, exactly once, through rotation, truncation and compression.
+
+A *source* is one configured path (``/var/log/app.log``); its checkpoint row holds the inode and device of the file
+last read, a hash of that file's first line, and the byte offset just past the last complete line read. Each scan
+plans its reads (:func:`plan_reads`) from that row and the files on disk:
+
+* same inode, not shorter, same first line → read on from the offset;
+* same inode but shorter than the offset, or another first line → *copytruncate*: the copy (``app.log.1`` or
+  ``app.log.1.gz``, found by its first-line hash) is read from the offset to its end first, then the file from 0;
+* another inode → *rename*: the old file is found among the siblings by its inode (or, compressed already, by its
+  first-line hash in a ``.gz`` sibling), its rest is read first, then the new file from 0;
+* the path is gone and the old inode too → nothing to read; the checkpoint stays until the file is back.
+
+:func:`read_records` reads a file in big chunks through a :class:`~aimon.parsing.chunks.LineScanner`; it stops after
+the last complete line, and before a Rust panic block that is still open at the end of the file (unless the file has
+been quiet for :data:`PANIC_SETTLE_SECONDS`, or will not grow: a rotated file). Lines longer than a chunk are skipped
+in bounded memory and reported as malformed.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import io
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aimon.parsing import Item, Malformed
+from aimon.parsing.chunks import LineScanner
+from aimon.parsing.timestamps import ISO_RE, from_iso_match
+from aimon.state import iso, utcnow
+
+CHUNK_BYTES = 8 * 1024 * 1024
+HEAD_BYTES = 1024
+PANIC_SETTLE_SECONDS = 5.0
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass
+class Checkpoint:
+    """Where a file source stands (one row of ``checkpoints``)."""
+
+    source: str
+    inode: int | None = None
+    device: int | None = None
+    head_hash: str | None = None
+    offset: int = 0
+    size: int | None = None
+    last_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """One stretch of one file to read: ``path`` from ``start`` to its end (``gz``: offsets in the decompressed data).
+
+    ``final`` marks a rotated file that will not grow (an open panic at its end is finished, not held).
+    ``inode``/``device``/``head_hash`` identify the file for the checkpoint written after this task.
+    """
+
+    path: Path
+    start: int
+    inode: int | None
+    device: int | None
+    head_hash: str | None
+    gz: bool = False
+    final: bool = False
+
+
+@dataclass
+class Plan:
+    """What to read for one source, in order, and a note for the user when something unusual happened."""
+
+    source: str
+    tasks: list[ReadTask] = field(default_factory=list)
+    note: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------- finding files
+
+
+def expand_paths(patterns: Sequence[str]) -> list[Path]:
+    """Paths and globs → the files to watch (absolute, in order, without duplicates).
+
+    A plain path is kept even when the file does not exist (yet, or any more): its checkpoint still matters. A glob
+    match that is a rotated sibling of another match (``app.log.1`` next to ``app.log``) is left out: it is read
+    through rotation handling, not as a source of its own.
+    """
+    found: list[Path] = []
+    for pattern in patterns:
+        expanded = os.path.expanduser(pattern)
+        if _GLOB_CHARS.search(expanded):
+            found.extend(Path(match).absolute() for match in sorted(glob.glob(expanded)) if os.path.isfile(match))
+        else:
+            found.append(Path(expanded).absolute())
+    unique = list(dict.fromkeys(found))
+    names = {path.name for path in unique}
+    return [path for path in unique if not any(_is_sibling_name(path.name, name) for name in names if name != path.name)]
+
+
+def _is_sibling_name(name: str, base: str) -> bool:
+    if name.startswith(base) and len(name) > len(base) and name[len(base)] in ".-_":
+        return True
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or not stem:
+        return False
+    # logrotate's dateext with an extension: app.log → app-20240101.log(.gz)
+    return name.startswith(stem) and name[len(stem) : len(stem) + 1] in ("-", "_", ".") and (
+        name.endswith("." + suffix) or name.endswith(f".{suffix}.gz")
+    ) and name != base
+
+
+def rotated_siblings(path: Path) -> list[Path]:
+    """Rotated copies of ``path`` in its folder (``app.log.1``, ``app.log.2.gz``, ``app-20240101.log``), newest first."""
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return []
+    siblings = []
+    for entry in entries:
+        if entry.name != path.name and _is_sibling_name(entry.name, path.name):
+            try:
+                if entry.is_file():
+                    siblings.append((entry.stat().st_mtime, Path(entry.path)))
+            except OSError:
+                continue
+    return [sibling for _, sibling in sorted(siblings, key=lambda pair: (-pair[0], str(pair[1])))]
+
+
+def is_gz(path: Path) -> bool:
+    return path.name.endswith(".gz")
+
+
+def open_binary(path: Path, gz: bool | None = None) -> io.RawIOBase | gzip.GzipFile:
+    """Open a log file for reading bytes, decompressing ``.gz`` files."""
+    if is_gz(path) if gz is None else gz:
+        return gzip.open(path, "rb")
+    return open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+
+
+def head_hash(path: Path, gz: bool | None = None) -> str | None:
+    """Hash of the file's first line (at most :data:`HEAD_BYTES`), or ``None`` while it has no complete line."""
+    try:
+        with open_binary(path, gz) as stream:
+            head = stream.read(HEAD_BYTES) or b""
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+    newline = head.find(b"\n")
+    if newline >= 0:
+        head = head[: newline + 1]
+    elif len(head) < HEAD_BYTES:
+        return None
+    return hashlib.blake2b(head, digest_size=12).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------------- checkpoints
+
+
+def load_checkpoint(conn: sqlite3.Connection, source: str) -> Checkpoint | None:
+    """The checkpoint row of a source, if it was read before."""
+    row = conn.execute(
+        "SELECT source, inode, device, head_hash, offset, size, last_ts FROM checkpoints WHERE source = ?", (source,)
+    ).fetchone()
+    return None if row is None else Checkpoint(*row)
+
+
+def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> None:
+    """Write a checkpoint (inside the caller's transaction, with the counts it produced)."""
+    conn.execute(
+        """INSERT INTO checkpoints (source, inode, device, head_hash, offset, size, last_ts, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(source) DO UPDATE SET inode = excluded.inode, device = excluded.device,
+             head_hash = excluded.head_hash, offset = excluded.offset, size = excluded.size,
+             last_ts = COALESCE(excluded.last_ts, checkpoints.last_ts), updated_at = excluded.updated_at""",
+        (
+            checkpoint.source,
+            checkpoint.inode,
+            checkpoint.device,
+            checkpoint.head_hash,
+            checkpoint.offset,
+            checkpoint.size,
+            checkpoint.last_ts,
+            iso(utcnow()),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------- planning
+
+
+def _task(path: Path, start: int, st: os.stat_result, *, gz: bool = False, final: bool = False) -> ReadTask:
+    return ReadTask(path, start, st.st_ino, st.st_dev, head_hash(path, gz), gz=gz, final=final)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st if os.path.isfile(path) else None
+
+
+def _find_old(path: Path, checkpoint: Checkpoint, *, by_inode: bool) -> tuple[Path, os.stat_result, bool] | None:
+    """The rotated file that holds the rest of what the checkpoint was reading."""
+    siblings = rotated_siblings(path)
+    if by_inode:
+        for sibling in siblings:
+            st = _stat(sibling)
+            if st and not is_gz(sibling) and (st.st_ino, st.st_dev) == (checkpoint.inode, checkpoint.device):
+                return sibling, st, False
+    if checkpoint.head_hash is None:
+        return None
+    for sibling in siblings:  # a copy (copytruncate) or a compressed rotation: same first line
+        st = _stat(sibling)
+        if st is None or (st.st_ino, st.st_dev) == (checkpoint.inode, checkpoint.device) and not by_inode:
+            continue
+        gz = is_gz(sibling)
+        if not gz and st.st_size < checkpoint.offset:
+            continue
+        if head_hash(sibling, gz) == checkpoint.head_hash:
+            return sibling, st, gz
+    return None
+
+
+def plan_reads(path: Path, checkpoint: Checkpoint | None) -> Plan:
+    """Decide what to read for one source (see the module docstring for the cases)."""
+    source = str(path)
+    plan = Plan(source)
+    st = _stat(path)
+    if checkpoint is None or checkpoint.inode is None:
+        if st is None:
+            plan.note = f"{path}: no such file (yet)"
+        else:
+            plan.tasks.append(_task(path, 0, st))
+        return plan
+    same_inode = st is not None and (st.st_ino, st.st_dev) == (checkpoint.inode, checkpoint.device)
+    if same_inode and st is not None:
+        current_head = head_hash(path)
+        unchanged = checkpoint.head_hash is None or current_head == checkpoint.head_hash
+        if st.st_size >= checkpoint.offset and unchanged:
+            plan.tasks.append(ReadTask(path, checkpoint.offset, st.st_ino, st.st_dev, current_head))
+            return plan
+        old = _find_old(path, checkpoint, by_inode=False)
+        plan.note = f"{path}: truncated (copytruncate)" + (f"; finishing {old[0].name} first" if old else "")
+    else:
+        old = _find_old(path, checkpoint, by_inode=True)
+        if old is None and st is None:
+            plan.note = f"{path}: the file is gone and its rotated copy was not found"
+            return plan
+        plan.note = f"{path}: rotated" + (f"; finishing {old[0].name} first" if old else "; the old file is gone")
+    if old is not None:
+        sibling, sibling_st, gz = old
+        plan.tasks.append(
+            ReadTask(sibling, checkpoint.offset, checkpoint.inode, checkpoint.device, checkpoint.head_hash, gz=gz,
+                     final=st is not None)
+        )
+    if st is not None:
+        plan.tasks.append(_task(path, 0, st))
+    return plan
+
+
+# ----------------------------------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class ReadOutcome:
+    """Where a read stopped: ``end`` is just past the last line consumed (complete lines, no open panic block)."""
+
+    end: int
+    lines: int = 0
+    eof: bool = True
+    held_panic: bool = False
+
+
+def read_records(
+    task: ReadTask,
+    scanner: LineScanner,
+    outcome: ReadOutcome,
+    *,
+    stop: int | None = None,
+    hold_panic: bool | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Item]:
+    """Records of ``task.path`` from ``task.start`` (to ``stop``, a line boundary, when given).
+
+    Fills ``outcome`` as it goes; when the generator is exhausted ``outcome.end`` is the offset to checkpoint.
+    ``should_stop`` is asked between chunks (a tick deadline): the read then ends early at a line boundary.
+    """
+    if hold_panic is None:
+        hold_panic = not task.final and not _quiet(task.path)
+    lines_before = scanner.lines
+    buf = bytearray(CHUNK_BYTES)
+    view = memoryview(buf)
+    position = task.start  # file offset of buf[0]
+    filled = 0  # bytes in buf carried over from the last chunk (an incomplete line)
+    skipping: int | None = None  # start offset of an over-long line being skipped
+    outcome.end = task.start
+    try:
+        stream = open_binary(task.path, task.gz)
+    except OSError:
+        return
+    with stream:
+        if task.start:
+            stream.seek(task.start)
+        while True:
+            want = CHUNK_BYTES - filled
+            if stop is not None:
+                want = min(want, stop - position - filled)
+            got = stream.readinto(view[filled : filled + want]) if want > 0 else 0
+            total = filled + (got or 0)
+            if total == 0:
+                break
+            last = buf.rfind(b"\n", 0, total)
+            if skipping is not None:
+                if last < 0:
+                    position, filled = position + total, 0
+                    if not got:
+                        break
+                    continue
+                newline = buf.find(b"\n", 0, total)
+                scanner.lines += 1
+                yield skipping, Malformed(f"line longer than {CHUNK_BYTES} bytes")
+                skipping = None
+                _shift(buf, newline + 1, total)
+                position, filled = position + newline + 1, total - newline - 1
+                outcome.end = position
+                continue
+            if last < 0:
+                if total == CHUNK_BYTES:  # one line fills the whole buffer: skip it in bounded memory
+                    skipping, position, filled = position, position + total, 0
+                    continue
+                break  # an incomplete last line: read it next time
+            yield from scanner.scan(buf, last + 1, position)
+            _shift(buf, last + 1, total)
+            position, filled = position + last + 1, total - last - 1
+            outcome.end = position
+            if progress is not None:
+                progress(position)
+            if not got or (should_stop is not None and should_stop()):
+                outcome.eof = not got
+                break
+    if skipping is not None:
+        outcome.end = skipping
+    if scanner.assembler.in_panic:
+        at_cut = stop is not None and outcome.end >= stop  # the next line starts a record: the block is whole
+        if at_cut or (outcome.eof and not hold_panic):
+            yield from scanner.assembler.flush()
+        else:  # it may go on: leave the block for the next read
+            pending = scanner.assembler.pending_offset
+            scanner.lines -= scanner.assembler.pending_lines
+            scanner.assembler.drop_pending()
+            outcome.end, outcome.held_panic = pending if pending is not None else outcome.end, True
+    outcome.lines += scanner.lines - lines_before
+
+
+def _shift(buf: bytearray, start: int, total: int) -> None:
+    # Move the incomplete tail to the front of the buffer (usually a few hundred bytes).
+    if start < total:
+        buf[0 : total - start] = buf[start:total]
+
+
+def _quiet(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime >= PANIC_SETTLE_SECONDS
+    except OSError:
+        return True
+
+
+# ----------------------------------------------------------------------------------------------------- splitting
+
+
+_SAFE_START = re.compile(rb"\n(?=\{|\[?\d{4}-\d{2}-\d{2}[T ])")
+
+
+def split_points(path: Path, start: int, end: int, parts: int) -> list[int]:
+    """Offsets that cut ``[start, end)`` into about ``parts`` pieces at lines that start a new record.
+
+    A cut is made only before a line that starts with ``{`` or a timestamp, which closes any panic block: each piece
+    can then be read on its own. Returns the inner cut points (maybe fewer than ``parts - 1``).
+    """
+    cuts: list[int] = []
+    with open(path, "rb") as stream:
+        for index in range(1, parts):
+            nominal = start + (end - start) * index // parts
+            stream.seek(nominal)
+            window = stream.read(1 << 20)
+            match = _SAFE_START.search(window)
+            if match is None:
+                continue
+            cut = nominal + match.start() + 1
+            if (cuts[-1] if cuts else start) < cut < end:
+                cuts.append(cut)
+    return cuts
+
+
+# ------------------------------------------------------------------------------------------------- seeking by time
+
+_TS_BYTES_RE = re.compile(rb"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\d*\s?(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?")
+_PROBE_BYTES = 64 * 1024
+
+
+def _first_time_after(stream: io.RawIOBase, offset: int) -> tuple[float | None, int]:
+    """The time of the first line that starts at or after ``offset`` and has one, and where that line starts."""
+    stream.seek(offset)
+    data = stream.read(_PROBE_BYTES) or b""
+    pos = 0 if offset == 0 else data.find(b"\n") + 1
+    if offset and pos == 0:
+        return None, offset + len(data)
+    while pos < len(data):
+        newline = data.find(b"\n", pos)
+        if newline < 0:
+            break
+        match = _TS_BYTES_RE.search(data, pos, min(newline, pos + 256))
+        if match is not None:
+            return from_iso_match(_as_text(match)), offset + pos
+        pos = newline + 1
+    return None, offset + pos
+
+
+def _as_text(match: re.Match[bytes]) -> re.Match[str]:
+    found = ISO_RE.match(match.group(0).decode("ascii", "replace"))
+    assert found is not None
+    return found
+
+
+def seek_time(path: Path, since: float) -> int:
+    """Offset of a line at or shortly before the first line logged at ``since`` or later, by binary search.
+
+    Assumes the file is in time order (a log file is); when it cannot tell (no timestamps, or the last line is older
+    than the first) it returns 0 and the caller reads the whole file. The result is a line start; records before
+    ``since`` that it lets through are filtered by the caller.
+    """
+    with open(path, "rb", buffering=0) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        first, _ = _first_time_after(stream, 0)
+        last, _ = _first_time_after(stream, max(0, size - _PROBE_BYTES))
+        if first is None or last is None or last < first or first >= since:
+            return 0
+        low, high = 0, size
+        while high - low > _PROBE_BYTES:
+            middle = (low + high) // 2
+            ts, line_start = _first_time_after(stream, middle)
+            if ts is None:
+                break
+            if ts < since:
+                low = line_start
+            else:
+                high = middle
+        return low

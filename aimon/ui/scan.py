@@ -1,0 +1,67 @@
+"""Text rendering of ``aimon scan``: a one-line summary under cron, a table of error groups for triage."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from aimon.scan import ScanResult
+
+_KIND_STYLE = {"new": "bold red", "spike": "yellow", "regression": "magenta"}
+SAMPLE_CHARS = 80
+
+
+def summary_line(result: ScanResult) -> str:
+    """``Read 1,234 lines (2 malformed): 3 error groups, detections: 1 new.``"""
+    kinds: dict[str, int] = {}
+    for detection in result.detections:
+        kinds[detection["kind"]] = kinds.get(detection["kind"], 0) + 1
+    told = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "none"
+    window = f" since {result.since}" if result.since else ""
+    malformed = f" ({result.malformed:,} malformed)" if result.malformed else ""
+    groups = len(result.groups)
+    text = f"Read {result.lines:,} lines{window}{malformed}: {groups} error group{'s' if groups != 1 else ''}"
+    return text + ("." if result.since else f", detections: {told}.")
+
+
+def render(console: Console, result: ScanResult) -> None:
+    """The summary, the notes of sources that need attention, and the groups (newest last seen first)."""
+    console.print(summary_line(result))
+    for source in result.sources:
+        if source.get("note"):
+            console.print(Text(f"  {source['note']}", style="yellow"))
+    if result.malformed_reasons:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in result.malformed_reasons.items())
+        console.print(Text(f"  malformed lines: {reasons}", style="dim"))
+    if result.groups:
+        console.print(groups_table(result))
+    for detection in result.detections:
+        style = _KIND_STYLE.get(detection["kind"], "")
+        console.print(Text.assemble((f"{detection['kind']:<10}", style), f" {detection['fingerprint']}  "
+                                    f"{detection['count']} in {detection['window_start']} … {detection['window_end']}"))
+
+
+def groups_table(result: ScanResult) -> Table:
+    """One row per error group: last seen, count, level, code, fingerprint, template."""
+    table = Table(show_lines=False, header_style="bold", expand=False)
+    table.add_column("last seen", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("level")
+    table.add_column("code")
+    table.add_column("fingerprint", no_wrap=True)
+    table.add_column("template", overflow="fold")
+    for group in result.groups:
+        template = group["template"]
+        if len(template) > SAMPLE_CHARS * 2:
+            template = template[: SAMPLE_CHARS * 2] + "…"
+        level_style = "bold red" if group["level"] == "PANIC" else "red" if group["level"] in ("ERROR", "FATAL") else ""
+        table.add_row(
+            (group["last_seen"] or "")[:19].replace("T", " "),
+            f"{group['count']:,}",
+            Text(group["level"], style=level_style),
+            group["error_code"] or "",
+            group["fingerprint"],
+            Text(template),
+        )
+    return table
