@@ -212,7 +212,9 @@ def _error_missing(event: Any, text: str, settings: Settings) -> list[str] | Non
         fields: dict[str, Any] = event["fields"] if isinstance(event.get("fields"), dict) else {}
         spans: list[Any] = [event.get("span"), *(event["spans"] if isinstance(event.get("spans"), list) else [])]
         has_code = any(_present(source.get(name)) for source in (event, fields) for name in settings.error_code_fields)
-        has_request = any(_present(source.get("request_id")) for source in (event, fields, *spans) if isinstance(source, dict))
+        has_request = any(
+            _present(source.get("request_id")) for source in (event, fields, *spans) if isinstance(source, dict)
+        )
         return [name for name, ok in (("error_code", has_code), ("request_id", has_request)) if not ok]
     if event is not None:
         return None  # JSON but not an object: already reported as a violation

@@ -155,25 +155,20 @@ class Batch:
         self.__dict__.update(state)
 
 
-_DIGIT_BLIND = bytes.maketrans(b"23456789", b"11111111")
-DIGIT_BLIND_MAX_CHARS = 1000
-
-
-def cached_fingerprinter(fingerprinter: Any, *, digit_blind: bool = False) -> Callable[[LogRecord], tuple[str, str, int]]:
+def cached_fingerprinter(
+    fingerprinter: Any, fold: Callable[[str], str] | None = None
+) -> Callable[[LogRecord], tuple[str, str, int]]:
     """``Fingerprinter.of`` behind a cache keyed on what a fingerprint is made of (level, code, target, location,
     message): an error line repeated verbatim is fingerprinted once.
 
-    With ``digit_blind`` the message in the key has its digits 1–9 folded into ``1`` (``0`` stays, for ``0x``):
-    ``card declined (code 79880)`` and ``(code 12345)`` share one entry. That is exact as long as the masking treats
-    every digit 1–9 alike, which holds for the built-in masking (a test checks it) but not for user rules that name
-    digits: the caller turns it on only when there are no user rules.
+    ``fold`` (``aimon.fingerprint.fold_digits``) makes the message part of the key alike for messages that differ
+    only in their numbers, when that cannot change the fingerprint: ``card declined (code 79880)`` and
+    ``(code 12345)`` then share one entry. The caller passes it only when no user rule could tell digits apart.
     """
     cache: dict[tuple[Any, ...], tuple[str, str, int]] = {}
 
     def of(record: LogRecord) -> tuple[str, str, int]:
-        message: str | bytes = record.message
-        if digit_blind and len(message) <= DIGIT_BLIND_MAX_CHARS:
-            message = record.message.encode("utf-8", "surrogatepass").translate(_DIGIT_BLIND)
+        message = record.message if fold is None else fold(record.message)
         key = (record.level, record.error_code, record.target, record.file, record.line, message)
         found = cache.get(key)
         if found is None:
@@ -223,7 +218,7 @@ def apply_batch(
         if row is None:
             _insert_fingerprint(conn, fid, group, sample, first, last, now)
             applied.created.append(fid)
-            applied.detections.append(_detect(conn, fid, "new", first, last, group.count, None, now))
+            _add(applied, _detect(conn, fid, "new", first, last, group.count, None, now))
         else:
             conn.execute(
                 "UPDATE fingerprints SET count = count + ?, first_seen = min(first_seen, ?), last_seen = max(last_seen, ?)"
@@ -233,7 +228,7 @@ def apply_batch(
             if row["state"] == "resolved" and _after(group.last_ts, row["resolved_at"]):
                 conn.execute("UPDATE fingerprints SET state = 'active' WHERE fingerprint = ?", (fid,))
                 start = max(first, row["resolved_at"] or first)
-                applied.detections.append(_detect(conn, fid, "regression", start, last, group.count, None, now))
+                _add(applied, _detect(conn, fid, "regression", start, last, group.count, None, now))
         _keep_occurrences(conn, fid, group)
         summary = applied.groups.setdefault(fid, _summary(fid, group, sample, first, last))
         summary["count"] += group.count
@@ -248,10 +243,15 @@ def apply_batch(
     touched = sorted({fid for fid, _ in counts_by_canonical})
     for fid in touched:
         windows = sorted({minute for f, minute in counts_by_canonical if f == fid})
-        applied.detections.extend(_spikes(conn, fid, windows, settings.thresholds, now))
+        for spike in _spikes(conn, fid, windows, settings.thresholds, now):
+            _add(applied, spike)
     _prune(conn, settings.thresholds)
-    applied.detections = [detection for detection in applied.detections if detection is not None]
     return applied
+
+
+def _add(applied: Applied, detection: dict[str, Any] | None) -> None:
+    if detection is not None:
+        applied.detections.append(detection)
 
 
 def _after(ts: float | None, resolved_at: str | None) -> bool:

@@ -38,6 +38,7 @@ MAX_MESSAGE_CHARS = 4000
 # its tail is data.
 DUMP_WORDS = 12
 MAX_WORDS = 64
+_ID_CACHE_SIZE = 65536
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
@@ -67,7 +68,7 @@ def _finds(pattern: re.Pattern[str]) -> Callable[[str], bool]:
 # (cheap test that the rule can match, rule, replacement): most messages skip most rules for the price of an `in`.
 _MASKS: tuple[tuple[Callable[[str], bool], re.Pattern[str], str], ...] = (
     # Wide shapes first: their pieces would otherwise become several placeholders.
-    (_has("://"), re.compile(r"(?<![\w>])[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'`<>()\[\]{}]+"), WILDCARD),
+    (_has("://"), re.compile(r"(?<![\w>])[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'`<>()\[\]{}]+(?<![.,;:!?])"), WILDCARD),
     (_has("@"), re.compile(r"(?<![\w.+>-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"), WILDCARD),
     # Absolute paths, Unix and Windows (`/var/lib/x`, `C:\data\x`); a lone `/` is not a path.
     (_has("/"), re.compile(r"(?<![\w/.:<>*-])(?:/[^\s/'\"`()\[\]{},;:<>]+)+/?"), WILDCARD),
@@ -255,6 +256,7 @@ class Fingerprinter:
                 ) from None
         self.fixed_templates = frozenset(rule.template for rule in rules if rule.template is not None)
         self.learned = learned
+        self._ids: dict[tuple[tuple[str, ...], str], str] = {}
 
     def template(self, message: str) -> str:
         """The masked template of ``message`` (user rules applied first)."""
@@ -272,7 +274,12 @@ class Fingerprinter:
         """The fingerprint of one record (the canonical one when a learned merge covers it)."""
         template = self.template(record.message)
         context = context_of(record)
-        own = fingerprint_id(context, template)
+        key = (context, template)
+        own = self._ids.get(key)
+        if own is None:
+            if len(self._ids) >= _ID_CACHE_SIZE:
+                self._ids.clear()
+            own = self._ids[key] = fingerprint_id(context, template)
         if self.learned is not None and template not in self.fixed_templates:
             found = self.learned.lookup(own, context, template)
             if found is not None:

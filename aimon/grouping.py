@@ -6,7 +6,7 @@ merges those that have the same number of words and differ in exactly one positi
 
 - at least :data:`MIN_DISTINCT` different words there (:data:`MIN_DISTINCT_NAMES` when one of them is Capitalised
   or UPPER case: enum variants and state names such as ``Started``/``Stopped`` are constants far more often than data);
-- or a masked value (``<*>``) plus any word there (the position already carried data);
+- or a masked value (``<*>``) plus any word not Capitalised there (the position already carried data);
 - or, once the first pass is done, words all already seen varying elsewhere (a user name is a user name);
 - and never when fewer than :data:`MIN_CONTEXT` other words are constant: short messages are too easy to mistake.
 

@@ -149,8 +149,15 @@ class LLM:
         if reason:
             raise LLMUnavailable(reason)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        response_format = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
-        first = self._call(purpose, fingerprint, messages, response_format, timeout, max_retries)
+        response_format: dict[str, Any] = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        try:
+            first = self._call(purpose, fingerprint, messages, response_format, timeout, max_retries)
+        except _SchemaUnsupported:
+            # Older OpenAI-compatible servers know JSON mode but not JSON Schema: put the schema in the prompt instead
+            # (our own validation and the repair attempt still hold the answer to it).
+            messages = [{"role": "system", "content": f"{system}\n\n{_schema_note(schema)}"}, {"role": "user", "content": user}]
+            response_format = {"type": "json_object"}
+            first = self._call(purpose, fingerprint, messages, response_format, timeout, max_retries)
         problem = _problem(first.content, validate_schema or schema)
         if problem is None:
             return first.result(self.model, _loads(first.content))
@@ -225,6 +232,8 @@ class LLM:
             self._record(purpose, fingerprint, digest, started, outcome=outcome, error=f"HTTP {status}: {_short(exc)}")
             if outcome != "rejected":
                 raise LLMTransient(f"the LLM endpoint answered HTTP {status}; it will be retried next tick") from None
+            if status == 400 and "json_object" not in json.dumps(response_format) and _SCHEMA_REJECTED.search(str(exc)):
+                raise _SchemaUnsupported from None
             if status in (401, 403):
                 raise LLMUnavailable(f"the LLM endpoint refused the credentials (HTTP {status}): check OPENAI_API_KEY and AIMON_LLM_BASE_URL") from None
             raise LLMInvalid(f"the LLM endpoint rejected the request (HTTP {status}: {_short(exc)}); check AIMON_LLM_MODEL") from None
@@ -265,6 +274,18 @@ class LLM:
     def _record_outcome(self, call_id: int, outcome: str, error: str) -> None:
         with transaction(self.ctx.db) as conn:
             conn.execute("UPDATE llm_calls SET outcome = ?, error = ? WHERE id = ?", (outcome, redact_text(error)[:500], call_id))
+
+
+class _SchemaUnsupported(Exception):
+    """The endpoint rejected ``response_format: json_schema`` (HTTP 400 naming it)."""
+
+
+_SCHEMA_REJECTED = re.compile(r"response_format|json_schema|structured output", re.IGNORECASE)
+
+
+def _schema_note(schema: dict[str, Any]) -> str:
+    return ("Answer with one JSON object that validates against this JSON Schema (every property required, no other "
+            f"properties):\n{json.dumps(schema, ensure_ascii=False)}")
 
 
 @dataclass

@@ -81,9 +81,17 @@ def collect(ctx: Context, result: RunResult) -> list[Any]:
 
 
 def _deliveries(conn: sqlite3.Connection, tables: set[str], counter_cls: Any, gauge_cls: Any) -> Iterator[Any]:
-    done = counter_cls("aimon_deliveries", "Deliveries that reached a final state, by channel and status.", labels=["channel", "status"])
+    done = counter_cls(
+        "aimon_deliveries",
+        "Deliveries that reached a final state, by channel and status.",
+        labels=["channel", "status"],
+    )
     pending = gauge_cls("aimon_deliveries_pending", "Deliveries waiting to be sent, by channel.", labels=["channel"])
-    rows = conn.execute("SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status").fetchall() if "deliveries" in tables else []
+    rows = (
+        conn.execute("SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status").fetchall()
+        if "deliveries" in tables
+        else []
+    )
     for channel, status, count in rows:
         if status in ("sent", "failed"):
             done.add_metric([channel, status], float(count))
@@ -101,7 +109,9 @@ def _llm(conn: sqlite3.Connection, tables: set[str], ctx: Context, counter_cls: 
     totals = (0, 0, 0.0)
     month_cost = 0.0
     if "llm_calls" in tables:
-        totals = conn.execute("SELECT coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0) FROM llm_calls").fetchone()
+        totals = conn.execute(
+            "SELECT coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0) FROM llm_calls"
+        ).fetchone()
         start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         month_cost = conn.execute(
             "SELECT coalesce(sum(cost_usd), 0) FROM llm_calls WHERE created_at >= ?", (iso(start),)

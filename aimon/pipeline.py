@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from aimon.context import Context
-from aimon.errors import AimonError
+from aimon.errors import AimonError, StateError, UsageError
 from aimon.state import iso, transaction, utcnow
 
 DIAGNOSE_LIMIT = 20  # diagnoses per tick, as `aimon diagnose` does by default
+KEEP_RUNS = 7 * 24 * 60  # rows of `runs` kept: a week of minutely ticks (a summary is about a kilobyte)
 FAIL_ON_KINDS = {"new": ("new",), "spike": ("spike",), "any": ("new", "spike", "regression")}
 
 # (name, module, function): imported only when the stage runs, so a failing import fails that stage alone.
@@ -56,7 +57,12 @@ class StageOutcome:
 
     def summary(self) -> dict[str, Any]:
         """What goes into ``runs.summary`` for this stage."""
-        return {"status": self.status, "duration_s": round(self.duration_s, 3), "counts": self.counts(), "error": self.error}
+        return {
+            "status": self.status,
+            "duration_s": round(self.duration_s, 3),
+            "counts": self.counts(),
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -104,7 +110,9 @@ class RunResult:
             "stages": {
                 stage.name: {
                     **stage.summary(),
-                    "result": stage.result.to_json() if stage.result is not None and hasattr(stage.result, "to_json") else None,
+                    "result": stage.result.to_json()
+                    if stage.result is not None and hasattr(stage.result, "to_json")
+                    else None,
                 }
                 for stage in self.stages
             },
@@ -122,8 +130,6 @@ def lock_path(db_path: Path) -> Path:
 def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, fail_on: str | None) -> RunResult:
     """Run every stage once, in order, within the tick budget; see the module docstring."""
     if fail_on is not None and fail_on not in FAIL_ON_KINDS:
-        from aimon.errors import UsageError
-
         raise UsageError(f"--fail-on {fail_on!r}: use new, spike or any.")
     if ctx.dry_run:
         # A dry run changes nothing on disk (not even a lock file) and works on its own in-memory copy.
@@ -138,6 +144,10 @@ def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, f
         message = f"another aimon run is in progress (lock {path}); this tick does nothing"
         ctx.notice(message)
         return RunResult(started_at=iso(utcnow()) or "", locked=message)
+    except OSError as exc:
+        raise StateError(
+            f"cannot create the lock file {path} ({exc.strerror or exc}); make its folder writable."
+        ) from None
     try:
         return _run(ctx, paths, since, fail_on)
     finally:
@@ -160,7 +170,7 @@ def _run(ctx: Context, paths: Sequence[str] | None, since: str | None, fail_on: 
             result.stages.append(StageOutcome(name, "skipped", error="tick budget spent; left for the next tick"))
             continue
         result.stages.append(_stage(ctx, name, module, function, calls.get(name, lambda run: run(ctx))))
-    result.detections = _detections(ctx, first_detection, result.stage("scan"))
+    result.detections = _detections(ctx, first_detection)
     if fail_on is not None:
         result.fail_on_message = _fail_on_message(fail_on, result.detections)
         if result.fail_on_message:
@@ -206,35 +216,23 @@ def _result_error(ctx: Context, stage_result: Any) -> str:
     data = data if isinstance(data, dict) else {}
     said = [data["error"]] if isinstance(data.get("error"), str) and data["error"] else []
     said += [str(error) for error in data.get("errors") or [] if error]
-    said += [str(item.get("error")) for item in data.get("failed") or [] if isinstance(item, dict) and item.get("error")]
+    said += [
+        str(item.get("error")) for item in data.get("failed") or [] if isinstance(item, dict) and item.get("error")
+    ]
     if not said:
         return "part of its work failed (see its result)"
     return secret_scrubber(ctx.settings)("; ".join(dict.fromkeys(said[:3]))) or "part of its work failed"
 
 
-def _detections(ctx: Context, first_id: int, scan: StageOutcome | None) -> dict[str, int]:
+def _detections(ctx: Context, first_id: int) -> dict[str, int]:
     """Detections this run recorded, by kind; fingerprints that are ignored right now do not count."""
-    now = iso(utcnow())
     rows = ctx.db.execute(
         "SELECT d.kind, count(*) FROM detections d JOIN fingerprints f ON f.fingerprint = d.fingerprint"
         " WHERE d.id > ? AND NOT (f.state = 'ignored' AND (f.state_until IS NULL OR f.state_until > ?))"
         " GROUP BY d.kind ORDER BY d.kind",
-        (first_id, now),
+        (first_id, iso(utcnow())),
     ).fetchall()
-    counts = {row[0]: row[1] for row in rows}
-    if not counts and scan is not None and scan.result is not None:
-        # A --since triage records nothing; its result still lists what it found.
-        counts = _kinds_from_scan(scan.result)
-    return counts
-
-
-def _kinds_from_scan(scan_result: Any) -> dict[str, int]:
-    data = scan_result.to_json() if hasattr(scan_result, "to_json") else {}
-    counts: dict[str, int] = {}
-    for detection in data.get("detections", []) if isinstance(data, dict) else []:
-        if isinstance(detection, dict) and detection.get("kind"):
-            counts[detection["kind"]] = counts.get(detection["kind"], 0) + 1
-    return counts
+    return {row[0]: row[1] for row in rows}
 
 
 def _fail_on_message(fail_on: str, detections: dict[str, int]) -> str | None:
@@ -253,6 +251,7 @@ def _finish(ctx: Context, run_id: int | None, result: RunResult) -> None:
             "UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
             (result.finished_at, result.exit_code, json.dumps(result.summary(), default=str), run_id),
         )
+        ctx.db.execute("DELETE FROM runs WHERE command = 'run' AND id <= ?", ((run_id or 0) - KEEP_RUNS,))
         if not ctx.dry_run:
             from aimon.metrics import accumulate
 

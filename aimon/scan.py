@@ -27,6 +27,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,10 @@ from aimon.sources.files import (
     expand_paths,
     is_gz,
     load_checkpoint,
+    load_seen,
     plan_reads,
     read_records,
+    remember_seen,
     rotated_siblings,
     save_checkpoint,
     seek_time,
@@ -106,9 +109,7 @@ class Aggregator:
     def fingerprint(self, record: LogRecord) -> tuple[str, str, int]:
         """``(id, template, algo)`` of a record (the fingerprinter is built on first use: idle scans never pay)."""
         if self._fingerprint is None:
-            self._fingerprint = cached_fingerprinter(
-                _make_fingerprinter(self.ctx), digit_blind=not self.ctx.settings.fingerprint_rules
-            )
+            self._fingerprint = cached_fingerprinter(_make_fingerprinter(self.ctx), _digit_fold(self.ctx))
         return self._fingerprint(record)
 
     def new_batch(self) -> Batch:
@@ -205,6 +206,15 @@ def _max(a: str | None, b: str | None) -> str | None:
     return b if a is None else a if b is None else max(a, b)
 
 
+def _digit_fold(ctx: Context) -> Callable[[str], str] | None:
+    # Folding numbers in the cache key is exact for the built-in masking, not for user rules that may name digits.
+    if ctx.settings.fingerprint_rules:
+        return None
+    from aimon import fingerprint
+
+    return getattr(fingerprint, "fold_digits", None)
+
+
 def _make_fingerprinter(ctx: Context) -> Any:
     from aimon.fingerprint import Fingerprinter
 
@@ -282,8 +292,9 @@ def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, 
     """Read one source from its checkpoint, committing each stretch with the checkpoint it reached."""
     source = str(path)
     checkpoint = load_checkpoint(ctx.db, source)
-    plan = plan_reads(path, checkpoint)
+    plan = plan_reads(path, checkpoint, load_seen(ctx.db, source))
     report: dict[str, Any] = {"source": source, "note": plan.note, "lines": 0, "bytes": 0}
+    remember = list(plan.seen)
     for task in plan.tasks:
         lines_before = aggregator.pending.lines
         batch, outcome = _read_task(ctx, aggregator, source, task)
@@ -295,7 +306,14 @@ def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, 
         unchanged = checkpoint is not None and (checkpoint.inode, checkpoint.device, checkpoint.head_hash,
                                                 checkpoint.offset) == (reached.inode, reached.device,
                                                                        reached.head_hash, reached.offset)
-        aggregator.commit(None if unchanged else (lambda conn, cp=reached: save_checkpoint(conn, cp)))
+        remember.append(task.head_hash or "")
+
+        def write(conn: sqlite3.Connection, cp: Checkpoint = reached, heads: list[str] = remember) -> None:
+            save_checkpoint(conn, cp)
+            remember_seen(conn, source, heads)
+
+        aggregator.commit(None if unchanged else write)
+        remember = []
         checkpoint = reached
         if outcome.held_panic:
             report["note"] = _join(report["note"], "a panic at the end of the file is still being written; read next tick")
@@ -354,9 +372,9 @@ def _read_task(ctx: Context, aggregator: Aggregator, source: str, task: ReadTask
     if not cuts:
         return _read_segment(ctx, aggregator, source, task, None, progress_scale=1)
     bounds = list(zip([task.start, *cuts], [*cuts, None], strict=True))
-    jobs = [
-        (lambda start=start, stop=stop, index=index: _read_segment(
-            ctx, aggregator, source, replace(task, start=start), stop, progress_scale=len(bounds) if index == 0 else 0))
+    jobs: list[Callable[[], tuple[Batch, ReadOutcome]]] = [
+        partial(_read_segment, ctx, aggregator, source, replace(task, start=start), stop,
+                progress_scale=len(bounds) if index == 0 else 0)
         for index, (start, stop) in enumerate(bounds)
     ]
     results = _fork_map(jobs)
@@ -423,7 +441,7 @@ def _fork_map(jobs: list[Callable[[], Any]]) -> list[Any]:
             os.close(read_end)
             try:
                 payload = pickle.dumps(("ok", job()), protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # noqa: BLE001 - report anything to the parent
+            except BaseException as exc:
                 payload = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(payload)

@@ -60,7 +60,7 @@ def get_status(ctx: Context) -> StatusResult:
         generated_at=iso(utcnow()) or "",
         sources=_sources(conn),
         deliveries=_deliveries(conn, tables, scrub),
-        fingerprints=_fingerprints(conn),
+        fingerprints=_fingerprints(conn, scrub),
         llm=_llm(ctx, tables),
         autofix=_autofix(conn, tables, scrub),
         last_run=_last_run(conn),
@@ -140,11 +140,15 @@ def _file_lag(row: sqlite3.Row, last_ts: float | None) -> dict[str, Any]:
     return {"size": stat.st_size, "bytes_behind": behind, "seconds_behind": round(seconds, 1), "rotated": rotated}
 
 
-def _deliveries(conn: sqlite3.Connection, tables: set[str], scrub: Any) -> dict[str, Any]:
+def _deliveries(
+    conn: sqlite3.Connection, tables: set[str], scrub: Callable[[str | None], str | None]
+) -> dict[str, Any]:
     shown: dict[str, Any] = {"pending": {}, "failed": {}, "sent": {}, "problems": []}
     if "deliveries" not in tables:
         return shown
-    for row in conn.execute("SELECT channel, status, count(*) AS n FROM deliveries GROUP BY channel, status ORDER BY channel"):
+    for row in conn.execute(
+        "SELECT channel, status, count(*) AS n FROM deliveries GROUP BY channel, status ORDER BY channel"
+    ):
         if row["status"] in ("pending", "failed", "sent"):
             shown[row["status"]][row["channel"]] = row["n"]
     problems = conn.execute(
@@ -157,8 +161,9 @@ def _deliveries(conn: sqlite3.Connection, tables: set[str], scrub: Any) -> dict[
     return shown
 
 
-def _fingerprint_row(row: sqlite3.Row) -> dict[str, Any]:
-    template = row["template"]
+def _fingerprint_row(row: sqlite3.Row, scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
+    # Templates keep what the fingerprinter did not mask, which can be a secret: status shows them redacted.
+    template = scrub(row["template"]) or ""
     return {
         "fingerprint": row["fingerprint"],
         "level": row["level"],
@@ -172,15 +177,17 @@ def _fingerprint_row(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _fingerprints(conn: sqlite3.Connection) -> dict[str, Any]:
-    states = {row["state"]: row["n"] for row in conn.execute("SELECT state, count(*) AS n FROM fingerprints GROUP BY state")}
+def _fingerprints(conn: sqlite3.Connection, scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
+    states = {
+        row["state"]: row["n"] for row in conn.execute("SELECT state, count(*) AS n FROM fingerprints GROUP BY state")
+    }
     recent = conn.execute("SELECT * FROM fingerprints ORDER BY last_seen DESC, fingerprint LIMIT ?", (TOP,))
     frequent = conn.execute("SELECT * FROM fingerprints ORDER BY count DESC, fingerprint LIMIT ?", (TOP,))
     return {
         "total": sum(states.values()),
         "by_state": {state: states.get(state, 0) for state in ("active", "resolved", "ignored")},
-        "recent": [_fingerprint_row(row) for row in recent],
-        "frequent": [_fingerprint_row(row) for row in frequent],
+        "recent": [_fingerprint_row(row, scrub) for row in recent],
+        "frequent": [_fingerprint_row(row, scrub) for row in frequent],
     }
 
 
@@ -203,11 +210,13 @@ def _llm(ctx: Context, tables: set[str]) -> dict[str, Any]:
         " coalesce(sum(tokens_out), 0) AS tout FROM llm_calls WHERE created_at >= ?",
         (iso(month_start),),
     ).fetchone()
-    shown.update(calls=row["calls"], spend_usd=round(float(row["cost"]), 6), tokens_in=row["tin"], tokens_out=row["tout"])
+    shown.update(
+        calls=row["calls"], spend_usd=round(float(row["cost"]), 6), tokens_in=row["tin"], tokens_out=row["tout"]
+    )
     return shown
 
 
-def _autofix(conn: sqlite3.Connection, tables: set[str], scrub: Any) -> dict[str, Any]:
+def _autofix(conn: sqlite3.Connection, tables: set[str], scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
     shown: dict[str, Any] = {"pulls": 0, "refusals": []}
     if "pulls" in tables:
         shown["pulls"] = conn.execute("SELECT count(*) FROM pulls").fetchone()[0]
@@ -285,7 +294,8 @@ def set_fingerprint_state(ctx: Context, fingerprint: str, state: str, for_: str 
             " WHERE fingerprint = ?",
             (state, until, state, now, row["fingerprint"]),
         )
-    return StateChangeResult(row["fingerprint"], row["template"], row["state"], state, until)
+    template = secret_scrubber(ctx.settings)(row["template"]) or ""
+    return StateChangeResult(row["fingerprint"], template, row["state"], state, until)
 
 
 def _find(conn: sqlite3.Connection, prefix: str) -> sqlite3.Row:
@@ -307,5 +317,7 @@ def _find(conn: sqlite3.Connection, prefix: str) -> sqlite3.Row:
         raise UsageError(f"no fingerprint starts with {prefix!r}; `aimon status` lists the recent ones.")
     if len(rows) > 1:
         shown = ", ".join(row["fingerprint"] for row in rows[:5])
-        raise UsageError(f"{prefix!r} matches several fingerprints ({shown}{', …' if len(rows) > 5 else ''}); give more characters.")
+        raise UsageError(
+            f"{prefix!r} matches several fingerprints ({shown}{', …' if len(rows) > 5 else ''}); give more characters."
+        )
     return rows[0]

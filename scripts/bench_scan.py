@@ -213,8 +213,8 @@ def report(figures: dict[str, object], as_json: bool) -> None:
     for mode in ("json", "text"):
         seconds = float(figures[f"idle_{mode}_s"])  # type: ignore[arg-type]
         checks.append((f"nothing new ({mode}): {seconds:.3f} s", seconds <= 0.3, "≤ 0.3 s"))
-    imports = figures["idle_imports"]
-    for mode, names in imports.items():  # type: ignore[union-attr]
+    imports: dict[str, list[str]] = figures["idle_imports"]  # type: ignore[assignment]
+    for mode, names in imports.items():
         checks.append((f"idle imports ({mode}): {', '.join(names) or 'none of ' + '/'.join(FORBIDDEN_ON_IDLE)}",
                        not names, "none"))
     since = float(figures["since_1h_s"])  # type: ignore[arg-type]

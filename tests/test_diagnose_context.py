@@ -10,8 +10,9 @@ import pytest
 
 from aimon.config import CatalogEntry, load_settings
 from aimon.diagnose import heuristics
-from aimon.diagnose.context import DiagnosisContext, build_context, read_snippet, resolve_source
+from aimon.diagnose.context import DiagnosisContext, build_context
 from aimon.diagnose.prompt import build_prompt, estimate_tokens
+from aimon.diagnose.source import read_snippet, resolve_source
 from aimon.redact import Redactor
 from aimon.state import open_db
 from tests.test_diagnose_support import event, seed_conn, write_log
@@ -194,7 +195,8 @@ def test_catalog_entry_is_in_the_context(tmp_path: Path) -> None:
     ctx = context_of(tmp_path, log, AIMON_CONFIG=str(config))
     assert ctx.catalog is not None and ctx.catalog.owner == "payments"
     prompt = build_prompt(ctx, 6000)
-    assert "## Error catalog entry\ncode: PAY_DECLINED\ndescription: The payment provider declined the card\nseverity: low\nowner: payments" in prompt.user
+    assert ("## Error catalog entry\ncode: PAY_DECLINED\ndescription: The payment provider declined the card\nseverity: low\nowner: payments\n"
+            "runbook: https://wiki.example.com/pay\nauto_fixable: false\n") in prompt.user
     result = heuristics.diagnose(ctx)
     assert result["severity"] == "low" and result["insufficient_evidence"] is False
     assert result["root_cause"].startswith("The error catalog says PAY_DECLINED: The payment provider declined the card.")

@@ -8,8 +8,9 @@ import pytest
 
 from aimon.config import CatalogEntry
 from aimon.diagnose import heuristics
-from aimon.diagnose.context import DiagnosisContext, SourceSnippet
+from aimon.diagnose.context import DiagnosisContext
 from aimon.diagnose.schema import validate
+from aimon.diagnose.source import SourceSnippet
 
 
 def ctx_for(message: str, *, panic: bool = False, trail: list[str] | None = None, **facts: Any) -> DiagnosisContext:
@@ -151,3 +152,19 @@ def test_a_large_spike_raises_the_severity_one_level() -> None:
     storm = heuristics.diagnose(ctx_for("deadline has elapsed", detection="spike", spike_factor=25.0, window_count=500))
     assert (quiet["severity"], storm["severity"]) == ("medium", "high")
     assert "Spiking: 500 in the last window, 25.0× the baseline." in storm["summary"]
+
+
+@pytest.mark.parametrize("message", [
+    "timed out waiting for a connection from the pool after 5001ms",
+    "error occurred while attempting to establish a connection: pool timed out",
+    "deadpool: Timeout(Wait)",
+])
+def test_pool_exhaustion_wordings(message: str) -> None:
+    assert heuristics.diagnose(ctx_for(message))["title"] == "Database connection pool exhausted"
+
+
+def test_catalog_description_is_quoted_once() -> None:
+    ctx = ctx_for("payment provider returned 503 Service Unavailable")
+    ctx.catalog = CatalogEntry(code="UPSTREAM_5XX", description="The payment provider answered with a 5xx status.")
+    assert heuristics.diagnose(ctx)["root_cause"].startswith(
+        "The error catalog says UPSTREAM_5XX: The payment provider answered with a 5xx status. A dependency answered")

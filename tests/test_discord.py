@@ -462,3 +462,36 @@ def test_a_hand_run_and_cron_never_send_the_same_alert_twice(cli, clock, webhook
     discord.add(responses.POST, POST_URL, json={"id": "1"})
     cli("notify")
     assert len(discord.calls) == 1
+
+
+def test_retry_after_header_alone_is_honoured(cli, clock, webhook, discord) -> None:
+    seed()
+    discord.add(responses.POST, POST_URL, status=429, body="rate limited", headers={"Retry-After": "0"})
+    discord.add(responses.POST, POST_URL, json={"id": "9"})
+    assert cli("notify").exit_code == 0
+    assert len(discord.calls) == 2
+    assert deliveries()[0]["status"] == "sent"
+
+
+def test_a_tick_out_of_time_starts_no_post(clock, webhook, discord) -> None:
+    from aimon.clock import Deadline
+    from aimon.config import load_settings
+    from aimon.context import Context
+    from aimon.sinks.discord import run_notify
+
+    seed()
+    settings = load_settings()
+    result = run_notify(Context(settings=settings, db=connect(), deadline=Deadline(1.0)))
+    assert len(discord.calls) == 0
+    assert result.deferred[0]["reason"] == "not tried: the tick ran out of time"
+    assert [(row["status"], row["attempts"], row["next_attempt_at"]) for row in deliveries()] == [("pending", 0, None)]
+
+
+def test_text_output_says_what_happened(cli, clock, webhook, discord) -> None:
+    seed()
+    seed(fingerprint="b" * 16, created_at=T0)
+    discord.add(responses.POST, POST_URL, json={"id": "5"})
+    text = cli("notify")
+    assert text.exit_code == 0
+    assert f"posted alert for {FP} (message 5)" in text.stdout
+    assert "waiting: bbbbbbbbbbbbbbbb (detection 2) waiting for its diagnosis until 2030-01-02T03:02:00.000000Z" in text.stdout

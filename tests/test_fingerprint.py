@@ -49,6 +49,7 @@ def panic(message: str, file: str, line: int) -> LogRecord:
         ("connection at Sun Jul  3 10:05:25 2005 dropped", "connection at <*> dropped"),
         ("mail to alice@example.com bounced", "mail to <*> bounced"),
         ("GET https://pay.example.com/v1/charge?id=9 failed", "GET <*> failed"),
+        ("uri: http://127.0.0.1:8080/0, version: HTTP/1.1", "uri: <*>, version: HTTP/<*>"),
         ("host db.internal.example.com unreachable", "host <*> unreachable"),
         ("peers [] left", "peers [<*>] left"),
         ("deleting blk_1 blk_2 blk_3", "deleting <*>"),

@@ -526,3 +526,87 @@ def test_a_malformed_repo_is_a_configuration_error(cli, clock, monkeypatch) -> N
     result = cli("open-issue")
     assert result.exit_code == 2
     assert "AIMON_GITHUB_REPO='just-a-name' is not owner/name" in result.stderr
+
+
+def test_writes_per_tick_are_bounded_and_the_rest_waits(cli, clock, github) -> None:
+    from aimon.sinks.github_issues import MAX_WRITES
+
+    for index in range(MAX_WRITES + 2):
+        seed(fingerprint=f"{index:016x}")
+    github.add(responses.GET, SEARCH, json={"total_count": 0, "incomplete_results": False, "items": []})
+    created(github)
+    result = cli("open-issue", "--json")
+    assert [method for method, _ in calls(github)].count("POST") == MAX_WRITES
+    assert [row["reason"] for row in result.json()["deferred"]] == [f"not tried: {MAX_WRITES} GitHub writes this tick"] * 2
+    assert [row["status"] for row in deliveries()][-2:] == ["pending", "pending"]
+
+
+def test_the_search_budget_defers_creation_instead_of_hitting_the_limit(cli, clock, github) -> None:
+    from aimon.sinks.github_issues import SEARCH_KEY, SEARCHES_PER_MINUTE
+
+    seed()
+    diagnose()
+    with transaction(connect()) as conn:
+        recent = [iso(T0 - timedelta(seconds=30))] * SEARCHES_PER_MINUTE
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (SEARCH_KEY, json.dumps(recent)))
+    result = cli("open-issue", "--json")
+    assert len(github.calls) == 0
+    assert result.json()["deferred"][0]["reason"].startswith(f"search API budget: {SEARCHES_PER_MINUTE} a minute; next try")
+    assert deliveries()[0]["next_attempt_at"] == iso(T0 + timedelta(seconds=60))
+
+
+def test_a_deleted_issue_is_forgotten_and_filed_again(cli, clock, github) -> None:
+    seed()
+    diagnose()
+    search_returns(github)
+    created(github)
+    cli("open-issue")
+    clock.advance(hours=7)
+    seed(kind="spike", created_at=clock.at - timedelta(minutes=5))
+    github.add(responses.GET, ISSUE_7, status=410, json={"message": "This issue was deleted"})
+    result = cli("open-issue", "--json")
+    assert calls(github)[2:] == [("GET", ISSUE_7)]
+    assert result.json()["deferred"][0]["error"] == "issue #7 is gone (410); filing again"
+    assert rows("SELECT * FROM issues") == []
+    github.replace(responses.POST, ISSUES, json=issue_json(number=8), status=201)
+    cli("open-issue")
+    assert calls(github)[3:] == [("GET", SEARCH), ("POST", ISSUES)]
+    assert rows("SELECT number FROM issues") == [{"number": 8}]
+    assert [(row["channel"], row["status"], row["remote_id"]) for row in deliveries()] == [
+        ("github-issue", "sent", "7"), ("github-comment", "sent", "8")
+    ]
+
+
+def test_the_read_back_skips_a_deleted_issue_and_reads_the_others(cli, clock, github) -> None:
+    seed()
+    seed(fingerprint="b" * 16)
+    diagnose()
+    diagnose(fingerprint="b" * 16)
+    with transaction(connect()) as conn:
+        for fingerprint, number in ((FP, 7), ("b" * 16, 8)):
+            conn.execute(
+                "INSERT INTO issues (fingerprint, number, url, state, labels) VALUES (?, ?, ?, 'open', '[]')",
+                (fingerprint, number, f"https://github.com/o/r/issues/{number}"),
+            )
+            conn.execute("INSERT INTO deliveries (detection_id, fingerprint, channel, status, created_at, updated_at) "
+                         "VALUES (?, ?, 'github-issue', 'sent', 'x', 'x')", (1 if number == 7 else 2, fingerprint))
+    github.add(responses.GET, ISSUE_7, status=404, json={"message": "Not Found"})
+    github.add(responses.GET, f"{ISSUES}/8", json=issue_json(number=8, state="closed", state_reason="not_planned"))
+    result = cli("open-issue", "--json")
+    assert result.exit_code == 0
+    assert calls(github) == [("GET", ISSUE_7), ("GET", f"{ISSUES}/8")]
+    assert [row["number"] for row in result.json()["resolved"]] == [8]
+    assert len(rows("SELECT * FROM issue_polls")) == 2
+
+
+def test_text_output_says_what_happened(cli, clock, github) -> None:
+    seed()
+    diagnose()
+    seed(fingerprint="b" * 16, state="ignored")
+    search_returns(github)
+    created(github)
+    text = cli("open-issue")
+    assert text.exit_code == 0
+    assert f"created #7 for {FP}: https://github.com/o/r/issues/7" in text.stdout
+    assert "skipped: bbbbbbbbbbbbbbbb (detection 2) fingerprint is ignored" in text.stdout
+    assert cli("open-issue").stdout == "Nothing to file.\n"

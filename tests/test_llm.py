@@ -181,3 +181,25 @@ def test_importing_the_stage_modules_does_not_import_openai() -> None:
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'httpx2'))))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
+
+
+def test_servers_without_json_schema_support_get_json_mode_and_the_schema_in_the_prompt(tmp_path: Path, openai_server: FakeOpenAI) -> None:
+    ctx = make_ctx(tmp_path, openai_server, AIMON_LLM_MODEL="qwen2.5:7b")
+    openai_server.reply(status=400, body={"error": {"message": "response_format type 'json_schema' is not supported", "type": "invalid_request_error"}})
+    openai_server.reply(answer())
+    result = ask(LLM(ctx))
+    assert result.data == answer()
+    first, second = (r.body for r in openai_server.requests)
+    assert first["response_format"]["type"] == "json_schema"
+    assert second["response_format"] == {"type": "json_object"}
+    assert second["messages"][0]["content"] == "SYS\n\nAnswer with one JSON object that validates against this JSON Schema (every property " \
+        "required, no other properties):\n" + json.dumps(SCHEMA, ensure_ascii=False)
+    assert [c["outcome"] for c in calls(ctx)] == ["rejected", "ok"]
+
+
+def test_other_bad_requests_are_not_retried(tmp_path: Path, openai_server: FakeOpenAI) -> None:
+    ctx = make_ctx(tmp_path, openai_server)
+    openai_server.reply(status=404, body={"error": {"message": "model 'gpt-9' not found"}})
+    with pytest.raises(LLMInvalid, match="check AIMON_LLM_MODEL"):
+        ask(LLM(ctx))
+    assert len(openai_server.requests) == 1

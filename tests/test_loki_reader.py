@@ -42,8 +42,19 @@ def read_all(loki_reader: LokiReader, cursor: Cursor, end: int) -> tuple[list[En
 
 
 def test_fake_server_speaks_loki_shapes(loki: FakeLoki) -> None:
-    body = json.dumps({"streams": [{"stream": {"job": "app", "host": "a"}, "values": [[str(T0), "one"], [str(T0 + 1), "two"], [str(T0 + 2), "three"]]}]})
-    request = urllib.request.Request(loki.url + "/loki/api/v1/push", data=body.encode(), headers={"content-type": "application/json"})
+    body = json.dumps(
+        {
+            "streams": [
+                {
+                    "stream": {"job": "app", "host": "a"},
+                    "values": [[str(T0), "one"], [str(T0 + 1), "two"], [str(T0 + 2), "three"]],
+                }
+            ]
+        }
+    )
+    request = urllib.request.Request(
+        loki.url + "/loki/api/v1/push", data=body.encode(), headers={"content-type": "application/json"}
+    )
     with urllib.request.urlopen(request) as response:
         assert response.status == 204
     url = f"{loki.url}/loki/api/v1/query_range?query=%7Bjob%3D%22app%22%7D&start={T0}&end={T0 + 2}&limit=5"
@@ -52,14 +63,27 @@ def test_fake_server_speaks_loki_shapes(loki: FakeLoki) -> None:
     # start inclusive, end exclusive, default direction backward
     assert doc == {
         "status": "success",
-        "data": {"resultType": "streams", "result": [{"stream": {"job": "app", "host": "a"}, "values": [[str(T0 + 1), "two"], [str(T0), "one"]]}], "stats": {}},
+        "data": {
+            "resultType": "streams",
+            "result": [{"stream": {"job": "app", "host": "a"}, "values": [[str(T0 + 1), "two"], [str(T0), "one"]]}],
+            "stats": {},
+        },
     }
-    assert loki.query_range(QUERY, T0, T0 + 3, limit=2, direction="forward")["result"][0]["values"] == [[str(T0), "one"], [str(T0 + 1), "two"]]
-    assert loki.query_range('{job="app"} |= "t"', T0, T0 + 3, direction="forward")["result"][0]["values"] == [[str(T0 + 1), "two"], [str(T0 + 2), "three"]]
+    assert loki.query_range(QUERY, T0, T0 + 3, limit=2, direction="forward")["result"][0]["values"] == [
+        [str(T0), "one"],
+        [str(T0 + 1), "two"],
+    ]
+    assert loki.query_range('{job="app"} |= "t"', T0, T0 + 3, direction="forward")["result"][0]["values"] == [
+        [str(T0 + 1), "two"],
+        [str(T0 + 2), "three"],
+    ]
 
 
 def test_many_lines_at_one_timestamp_across_page_boundaries(loki: FakeLoki) -> None:
-    loki.push({"job": "app"}, [(T0 - 1, "before")] + [(T0, f"same-{i}") for i in range(25)] + [(T0 + 5, f"after-{i}") for i in range(5)])
+    loki.push(
+        {"job": "app"},
+        [(T0 - 1, "before")] + [(T0, f"same-{i}") for i in range(25)] + [(T0 + 5, f"after-{i}") for i in range(5)],
+    )
     loki.push({"job": "app", "host": "b"}, [(T0, f"same-{i}") for i in range(3)])  # identical text, other stream
     loki.push({"job": "other"}, [(T0, "not ours")])
     entries, cursor = read_all(reader(loki, page_limit=10), Cursor(T0 - 10), T0 + 100)
@@ -80,7 +104,10 @@ def test_ticks_with_new_lines_in_between_read_each_line_once(loki: FakeLoki) -> 
     first, cursor = read_all(reader(loki, page_limit=4), Cursor(T0), T0 + 100)
     assert [entry.line for entry in first] == [f"first-{i}" for i in range(12)]
     # a late line at exactly the checkpoint's timestamp, and newer lines
-    loki.push({"job": "app"}, [(cursor.ns, "late at the boundary"), (T0 + 50, "newer"), (T0 + 100, "not yet: end is exclusive")])
+    loki.push(
+        {"job": "app"},
+        [(cursor.ns, "late at the boundary"), (T0 + 50, "newer"), (T0 + 100, "not yet: end is exclusive")],
+    )
     second, cursor = read_all(reader(loki, page_limit=4), cursor, T0 + 100)
     assert [entry.line for entry in second] == ["late at the boundary", "newer"]
     third, cursor = read_all(reader(loki, page_limit=4), cursor, T0 + 200)
@@ -90,10 +117,16 @@ def test_ticks_with_new_lines_in_between_read_each_line_once(loki: FakeLoki) -> 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    batches=st.lists(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["a", "b"]), st.integers(0, 40)), max_size=30), min_size=1, max_size=4),
+    batches=st.lists(
+        st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["a", "b"]), st.integers(0, 40)), max_size=30),
+        min_size=1,
+        max_size=4,
+    ),
     page_limit=st.integers(1, 7),
 )
-def test_no_line_lost_or_doubled_whatever_the_paging(loki: FakeLoki, batches: list[list[tuple[int, str, int]]], page_limit: int) -> None:
+def test_no_line_lost_or_doubled_whatever_the_paging(
+    loki: FakeLoki, batches: list[list[tuple[int, str, int]]], page_limit: int
+) -> None:
     loki.streams.clear()
     cursor = Cursor(T0)
     read: list[tuple[str, int, str]] = []

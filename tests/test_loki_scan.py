@@ -33,7 +33,9 @@ def loki(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLoki]:
 
 def event(ns: int, message: str, code: str = "DB_TIMEOUT", level: str = "ERROR") -> str:
     stamp = datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return json.dumps({"timestamp": stamp, "level": level, "fields": {"message": message, "error_code": code}, "target": "app::db"})
+    return json.dumps(
+        {"timestamp": stamp, "level": level, "fields": {"message": message, "error_code": code}, "target": "app::db"}
+    )
 
 
 def ago(seconds: float) -> int:
@@ -59,9 +61,13 @@ def test_pages_and_ticks_read_every_line_exactly_once(cli: Any, loki: FakeLoki, 
     loki.push({"job": "app", "host": "a"}, [(same, event(same, f"db timeout after {i} ms")) for i in range(10)])
     loki.push({"job": "app", "host": "b"}, [(same, event(same, f"db timeout after {i} ms")) for i in range(6)])
     loki.push({"job": "app", "host": "a"}, [(same + 9, event(same + 9, "pool exhausted", code="POOL_EXHAUSTED"))])
-    loki.push({"job": "app", "host": "a"}, [(same + 10, "[1,2]")])  # error-free JSON scalar: malformed (and no "error": filtered)
+    loki.push(
+        {"job": "app", "host": "a"}, [(same + 10, "[1,2]")]
+    )  # error-free JSON scalar: malformed (and no "error": filtered)
     loki.push({"job": "app", "host": "a"}, [(same + 11, '["error"]')])  # malformed, passes the filter
-    loki.push({"job": "app", "host": "a"}, [(same + 12, json.dumps({"level": "INFO", "fields": {"message": "all fine"}}))])
+    loki.push(
+        {"job": "app", "host": "a"}, [(same + 12, json.dumps({"level": "INFO", "fields": {"message": "all fine"}}))]
+    )
     loki.push({"job": "other"}, [(same, event(same, "not ours", code="OTHER"))])
     first = cli("scan", "--json")
     assert first.exit_code == 0, first.stderr
@@ -77,7 +83,10 @@ def test_pages_and_ticks_read_every_line_exactly_once(cli: Any, loki: FakeLoki, 
     row = db(tmp_path).execute("SELECT loki_ns, loki_seen FROM checkpoints WHERE source = ?", (KEY,)).fetchone()
     assert row["loki_ns"] == same + 11 and len(json.loads(row["loki_seen"])) == 1
     loki.push({"job": "app", "host": "c"}, [(same + 11, event(same + 11, "db timeout after 9 ms"))])
-    loki.push({"job": "app", "host": "a"}, [(ago(60) + i, event(ago(60), f"pool exhausted {i}", code="POOL_EXHAUSTED")) for i in range(9)])
+    loki.push(
+        {"job": "app", "host": "a"},
+        [(ago(60) + i, event(ago(60), f"pool exhausted {i}", code="POOL_EXHAUSTED")) for i in range(9)],
+    )
     third = cli("scan", "--json").json()
     assert third["lines"] == 10
     assert counts(tmp_path) == {"DB_TIMEOUT": 18, "POOL_EXHAUSTED": 10}
@@ -120,18 +129,25 @@ def test_tenant_and_basic_auth_from_settings(cli: Any, tmp_path: Path, monkeypat
         server.close()
 
 
-def test_loki_errors_and_timeouts_leave_the_checkpoint_and_lose_nothing(cli: Any, loki: FakeLoki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loki_errors_and_timeouts_leave_the_checkpoint_and_lose_nothing(
+    cli: Any, loki: FakeLoki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = ago(200)
     loki.push({"job": "app"}, [(base + i, event(base + i, f"db timeout after {i} ms")) for i in range(20)])
     assert cli("scan").exit_code == 0
     before = db(tmp_path).execute("SELECT loki_ns, loki_seen FROM checkpoints").fetchall()
-    loki.push({"job": "app"}, [(base + 100 + i, event(base + 100 + i, f"pool exhausted {i}", code="POOL_EXHAUSTED")) for i in range(5)])
+    loki.push(
+        {"job": "app"},
+        [(base + 100 + i, event(base + 100 + i, f"pool exhausted {i}", code="POOL_EXHAUSTED")) for i in range(5)],
+    )
 
     loki.fail(500, times=3)  # the first request and both retries
     failed = cli("scan")
     assert failed.exit_code == 1
     assert "HTTP 500" in failed.stderr and "next tick retries" in failed.stderr
-    assert [tuple(row) for row in db(tmp_path).execute("SELECT loki_ns, loki_seen FROM checkpoints")] == [tuple(row) for row in before]
+    assert [tuple(row) for row in db(tmp_path).execute("SELECT loki_ns, loki_seen FROM checkpoints")] == [
+        tuple(row) for row in before
+    ]
 
     monkeypatch.setattr(loki_source, "TIMEOUT", (1.0, 0.1))
     loki.fail(200, delay=0.3, times=3)
@@ -185,3 +201,24 @@ def test_missing_url_is_a_config_error(cli: Any, monkeypatch: pytest.MonkeyPatch
     result = cli("scan")
     assert result.exit_code == 2
     assert "AIMON_LOKI_URL" in result.stderr
+
+
+def test_aimon_run_reads_loki_and_chains_the_stages(cli: Any, loki: FakeLoki, tmp_path: Path) -> None:
+    loki.push({"job": "app"}, [(ago(40) + i, event(ago(40), f"db timeout after {i} ms")) for i in range(12)])
+    result = cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert {name: stage["status"] for name, stage in doc["stages"].items()} == dict.fromkeys(
+        ["scan", "diagnose", "notify", "open_issue", "autofix"], "ok"
+    )
+    assert doc["stages"]["scan"]["result"]["lines"] == 12
+    assert doc["detections"] == {"new": 1}
+    assert len(doc["stages"]["diagnose"]["result"]["diagnosed"]) == 1
+    # Loki down: the scan stage fails, the others still run, the exit code says so
+    loki.fail(503, times=3)
+    failed = cli("run", "--json")
+    assert failed.exit_code == 1
+    stages = failed.json()["stages"]
+    assert stages["scan"]["status"] == "failed" and "RemoteError: Loki at" in stages["scan"]["error"]
+    assert [stages[name]["status"] for name in ("diagnose", "notify", "open_issue", "autofix")] == ["ok"] * 4
+    assert cli("status", "--json").json()["sources"][0]["source"] == KEY

@@ -83,7 +83,9 @@ def test_metrics_after_a_run(cli: Any, tmp_path: Path, metrics_file: Path, monke
 
 
 @responses.activate
-def test_a_failed_run_keeps_the_last_success_time(cli: Any, tmp_path: Path, metrics_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_run_keeps_the_last_success_time(
+    cli: Any, tmp_path: Path, metrics_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log = incident_log(tmp_path / "app.log")
     assert cli("run", "--log", str(log)).exit_code == 0
     success = value(samples(metrics_file), "aimon_last_success_timestamp_seconds")
@@ -100,14 +102,18 @@ def test_a_failed_run_keeps_the_last_success_time(cli: Any, tmp_path: Path, metr
     assert value(found, "aimon_deliveries_pending", channel="discord") >= 1
 
 
-def test_an_unwritable_metrics_file_is_reported_not_fatal(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unwritable_metrics_file_is_reported_not_fatal(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIMON_METRICS_FILE", str(tmp_path / "no-such-folder" / "aimon.prom"))
     result = cli("run", "--log", str(incident_log(tmp_path / "app.log")))
     assert result.exit_code == 0
     assert "AIMON_METRICS_FILE=" in result.stderr and "cannot write it" in result.stderr
 
 
-def test_no_metrics_file_without_the_setting_or_under_dry_run(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_metrics_file_without_the_setting_or_under_dry_run(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log = incident_log(tmp_path / "app.log")
     assert cli("run", "--log", str(log)).exit_code == 0
     assert not list(tmp_path.glob("*.prom"))

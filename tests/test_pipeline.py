@@ -35,7 +35,9 @@ def error_line(message: str, code: str = "DB_TIMEOUT", seconds_ago: float = 60, 
 
 
 def info_line(message: str, seconds_ago: float = 60) -> str:
-    return json.dumps({"timestamp": stamp(seconds_ago), "level": "INFO", "fields": {"message": message}, "target": "app"})
+    return json.dumps(
+        {"timestamp": stamp(seconds_ago), "level": "INFO", "fields": {"message": message}, "target": "app"}
+    )
 
 
 def write_log(path: Path, lines: list[str], mode: str = "w") -> Path:
@@ -119,7 +121,9 @@ def test_a_failing_stage_does_not_stop_the_others(cli: Any, tmp_path: Path, monk
     assert "Last run: failed" in status.stdout and "notify: failed" in status.stdout
 
 
-def test_an_unexpected_exception_is_recorded_without_secrets(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_exception_is_recorded_without_secrets(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import aimon.sinks.discord
 
     monkeypatch.setenv("DISCORD_WEBHOOK_URL", WEBHOOK)
@@ -138,7 +142,9 @@ def test_an_unexpected_exception_is_recorded_without_secrets(cli: Any, tmp_path:
     assert "PLANTED" not in result.stdout + result.stderr + last_run(tmp_path)["summary"]
 
 
-def test_a_configuration_error_in_one_stage_fails_that_stage_only(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_configuration_error_in_one_stage_fails_that_stage_only(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIMON_AUTOFIX", "pr")  # without a token or a repository
     result = cli("run", "--log", str(incident_log(tmp_path / "app.log")), "--json")
     assert result.exit_code == 1
@@ -186,7 +192,9 @@ def test_fail_on_new_gates_a_ci_job(cli: Any, tmp_path: Path) -> None:
     assert bad.exit_code == 2
 
 
-def test_dry_run_prints_what_would_happen_and_changes_no_file(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_prints_what_would_happen_and_changes_no_file(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     metrics = tmp_path / "metrics" / "aimon.prom"
     metrics.parent.mkdir()
     monkeypatch.setenv("AIMON_METRICS_FILE", str(metrics))
@@ -225,7 +233,9 @@ def test_since_passes_through_to_a_read_only_scan(cli: Any, tmp_path: Path) -> N
     assert doc["stages"]["diagnose"]["result"]["diagnosed"] == []
 
 
-def test_a_spent_tick_budget_leaves_the_work_for_the_next_tick(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spent_tick_budget_leaves_the_work_for_the_next_tick(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log = incident_log(tmp_path / "app.log")
     monkeypatch.setenv("AIMON_TICK_BUDGET", "0s")
     doc = cli("run", "--log", str(log), "--json").json()
@@ -258,3 +268,15 @@ def test_ignore_and_resolve_are_reflected_in_every_stage(cli: Any, tmp_path: Pat
     assert doc["detections"] == {"regression": 1}
     assert doc["exit_code"] == 1
     assert doc["stages"]["notify"]["result"]["would_send"] != []
+
+
+def test_old_run_records_are_pruned(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aimon.pipeline
+
+    monkeypatch.setattr(aimon.pipeline, "KEEP_RUNS", 2)
+    log = incident_log(tmp_path / "app.log")
+    for _ in range(4):
+        assert cli("run", "--log", str(log)).exit_code == 0
+    rows = db(tmp_path).execute("SELECT id, length(summary) FROM runs ORDER BY id").fetchall()
+    assert [row[0] for row in rows] == [3, 4]
+    assert all(row[1] < 2000 for row in rows)  # a summary stays small: a week of ticks is a few megabytes

@@ -34,7 +34,11 @@ def cron_command(workdir: Path, output: Path) -> str:
 
 def tick(command: str) -> int:
     # cron's environment is nearly empty: no AIMON_* variable, only what the env file says.
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/"), "PYTHONPATH": str(ROOT)}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/"),
+        "PYTHONPATH": str(ROOT),
+    }
     return subprocess.run(["/bin/sh", "-c", command], env=env, timeout=120).returncode
 
 
@@ -59,7 +63,11 @@ def test_the_crontab_line_runs_the_pipeline_tick_after_tick(tmp_path: Path) -> N
     assert "aimon_lines_read_total 24.0" in (workdir / "aimon.prom").read_text()
 
     # a minute later: two new lines, read once
-    write_log(workdir / "app.log", [error_line("db timeout after 77 ms", seconds_ago=1), error_line("db timeout after 78 ms", seconds_ago=0)], mode="a")
+    write_log(
+        workdir / "app.log",
+        [error_line("db timeout after 77 ms", seconds_ago=1), error_line("db timeout after 78 ms", seconds_ago=0)],
+        mode="a",
+    )
     assert tick(command) == 0
     runs = conn.execute("SELECT summary FROM runs ORDER BY id").fetchall()
     assert len(runs) == 2
@@ -70,7 +78,7 @@ def test_the_crontab_line_runs_the_pipeline_tick_after_tick(tmp_path: Path) -> N
     with FileLock(str(state) + ".lock"):
         before = output.read_text()
         assert tick(command) == 0
-    added = output.read_text()[len(before):]
+    added = output.read_text()[len(before) :]
     assert added == "another aimon run is in progress (lock .aimon/state.db.lock); this tick does nothing\n"
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
 
@@ -88,14 +96,20 @@ def test_an_idle_tick_imports_no_remote_client_nor_prometheus(tmp_path: Path) ->
         "print(heavy, file=sys.stderr)\n"
     )
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "AIMON_DB": str(tmp_path / "state.db")}
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "[]"
 
 
 def test_the_example_ci_step_gates_on_a_new_error(cli: Any, tmp_path: Path) -> None:
     workflow = (ROOT / "scripts" / "github-actions-aimon.yml").read_text()
-    steps = [line.strip().removeprefix("run: ") for line in workflow.splitlines() if line.strip().startswith("run: aimon run ")]
+    steps = [
+        line.strip().removeprefix("run: ")
+        for line in workflow.splitlines()
+        if line.strip().startswith("run: aimon run ")
+    ]
     assert len(steps) == 1
     args = shlex.split(steps[0].replace("$RUNNER_TEMP", str(tmp_path / "runner-temp")))[1:]
     assert args[:3] == ["run", "--dry-run", "--log"] and "--fail-on" in args
@@ -103,7 +117,9 @@ def test_the_example_ci_step_gates_on_a_new_error(cli: Any, tmp_path: Path) -> N
     failing = cli(*args)
     assert failing.exit_code == 1
     assert "--fail-on new: this run detected 1 new (exit code 1)" in failing.stdout
-    write_log(tmp_path / "test-output.log", ['{"timestamp":"2026-03-01T10:00:00Z","level":"INFO","fields":{"message":"ok"}}'])
+    write_log(
+        tmp_path / "test-output.log", ['{"timestamp":"2026-03-01T10:00:00Z","level":"INFO","fields":{"message":"ok"}}']
+    )
     assert cli(*args).exit_code == 0
     assert not (tmp_path / "runner-temp").exists()
 

@@ -55,3 +55,26 @@ def test_integrity(tmp_path: Path) -> None:
     conn = open_db(tmp_path / "state.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert isinstance(conn, sqlite3.Connection)
+
+
+def test_dry_run_copy_creates_no_file_beside_the_state(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = open_db(path)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+    conn.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    copy = open_db(path, dry_run=True)
+    copy.execute("INSERT INTO meta (key, value) VALUES ('k3', 'v3')")
+    assert copy.execute("SELECT count(*) FROM meta").fetchone()[0] == 2
+    copy.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_dry_run_copy_sees_commits_still_in_the_wal(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    writer = open_db(path)
+    writer.execute("INSERT INTO meta (key, value) VALUES ('in-wal', 'yes')")
+    copy = open_db(path, dry_run=True)  # the writer is still open: its commit sits in the -wal file
+    assert copy.execute("SELECT value FROM meta WHERE key = 'in-wal'").fetchone()[0] == "yes"
+    copy.close()
+    writer.close()

@@ -20,7 +20,15 @@ def db(tmp_path: Path) -> sqlite3.Connection:
     return open_db(tmp_path / "state.db")
 
 
-def add_fingerprint(conn: sqlite3.Connection, fingerprint: str, *, count: int = 1, last_seen: str = "2026-03-01T10:00:00.000000Z", state: str = "active", template: str = "db timeout after <num> ms") -> None:
+def add_fingerprint(
+    conn: sqlite3.Connection,
+    fingerprint: str,
+    *,
+    count: int = 1,
+    last_seen: str = "2026-03-01T10:00:00.000000Z",
+    state: str = "active",
+    template: str = "db timeout after <num> ms",
+) -> None:
     conn.execute(
         "INSERT INTO fingerprints (fingerprint, algo, level, error_code, target, template, sample, first_seen, last_seen, count, state, created_at)"
         " VALUES (?, 1, 'ERROR', 'DB_TIMEOUT', 'app::db', ?, 'db timeout after 30 ms', '2026-03-01T09:00:00.000000Z', ?, ?, ?, ?)",
@@ -29,9 +37,13 @@ def add_fingerprint(conn: sqlite3.Connection, fingerprint: str, *, count: int = 
 
 
 def test_status_json_has_exact_keys_and_never_shows_secrets(cli: Any, tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text(f"OPENAI_API_KEY={FAKE_KEY}\nDISCORD_WEBHOOK_URL={FAKE_WEBHOOK}\nGITHUB_TOKEN={FAKE_TOKEN}\nAIMON_LOKI_PASSWORD=hunter2hunter2\n")
+    (tmp_path / ".env").write_text(
+        f"OPENAI_API_KEY={FAKE_KEY}\nDISCORD_WEBHOOK_URL={FAKE_WEBHOOK}\nGITHUB_TOKEN={FAKE_TOKEN}\nAIMON_LOKI_PASSWORD=hunter2hunter2\n"
+    )
     conn = db(tmp_path)
     add_fingerprint(conn, "aaaa000000000001")
+    # a template keeps what the fingerprinter did not mask
+    add_fingerprint(conn, "bbbb000000000002", template="login failed password=s3cr3t-pa55w0rd")
     conn.execute(
         "INSERT INTO detections (id, fingerprint, kind, window_start, window_end, count, created_at) VALUES (1, 'aaaa000000000001', 'new', 'a', 'b', 1, 'c')"
     )
@@ -45,11 +57,27 @@ def test_status_json_has_exact_keys_and_never_shows_secrets(cli: Any, tmp_path: 
     for args in (("status", "--json"), ("status",)):
         result = cli(*args)
         assert result.exit_code == 0, result.stderr
-        for secret in (FAKE_KEY, FAKE_WEBHOOK, "PLANTEDwebhookTOKENabc", FAKE_TOKEN, "hunter2hunter2"):
+        for secret in (
+            FAKE_KEY,
+            FAKE_WEBHOOK,
+            "PLANTEDwebhookTOKENabc",
+            FAKE_TOKEN,
+            "hunter2hunter2",
+            "s3cr3t-pa55w0rd",
+        ):
             assert secret not in result.stdout
             assert secret not in result.stderr
     doc = cli("status", "--json").json()
-    assert list(doc) == ["generated_at", "sources", "deliveries", "fingerprints", "llm", "autofix", "last_run", "config"]
+    assert list(doc) == [
+        "generated_at",
+        "sources",
+        "deliveries",
+        "fingerprints",
+        "llm",
+        "autofix",
+        "last_run",
+        "config",
+    ]
     assert list(doc["deliveries"]) == ["pending", "failed", "sent", "problems"]
     assert list(doc["fingerprints"]) == ["total", "by_state", "recent", "frequent"]
     assert list(doc["llm"]) == ["month", "spend_usd", "budget_usd", "calls", "tokens_in", "tokens_out"]
@@ -63,12 +91,23 @@ def test_status_json_has_exact_keys_and_never_shows_secrets(cli: Any, tmp_path: 
     assert (problem["channel"], problem["status"], problem["attempts"]) == ("discord", "failed", 3)
     assert problem["last_error"].startswith("404 Client Error: Not Found for url: ***")
     assert doc["last_run"] is None
+    assert {row["template"] for row in doc["fingerprints"]["recent"]} == {
+        "db timeout after <num> ms",
+        "login failed password=<secret-1>",
+    }
+    ignored = cli("ignore", "bbbb")
+    assert ignored.exit_code == 0 and "password=<secret-1>" in ignored.stdout and "s3cr3t" not in ignored.stdout
 
 
 def test_empty_state(cli: Any) -> None:
     doc = cli("status", "--json").json()
     assert doc["sources"] == []
-    assert doc["fingerprints"] == {"total": 0, "by_state": {"active": 0, "resolved": 0, "ignored": 0}, "recent": [], "frequent": []}
+    assert doc["fingerprints"] == {
+        "total": 0,
+        "by_state": {"active": 0, "resolved": 0, "ignored": 0},
+        "recent": [],
+        "frequent": [],
+    }
     assert doc["deliveries"] == {"pending": {}, "failed": {}, "sent": {}, "problems": []}
     assert doc["autofix"] == {"pulls": 0, "refusals": []}
     assert doc["llm"]["spend_usd"] == 0.0 and doc["llm"]["budget_usd"] == 30.0
@@ -93,7 +132,10 @@ def test_file_lag_in_bytes_and_seconds(cli: Any, tmp_path: Path) -> None:
         "INSERT INTO checkpoints (source, inode, offset, size, last_ts, updated_at) VALUES (?, ?, 10, 10, ?, ?)",
         (str(caught_up), caught_up.stat().st_ino, iso(1_700_000_000), iso(utcnow())),
     )
-    conn.execute("INSERT INTO checkpoints (source, offset, updated_at) VALUES (?, 5, ?)", (str(tmp_path / "gone.log"), iso(utcnow())))
+    conn.execute(
+        "INSERT INTO checkpoints (source, offset, updated_at) VALUES (?, 5, ?)",
+        (str(tmp_path / "gone.log"), iso(utcnow())),
+    )
     conn.execute(
         "INSERT INTO checkpoints (source, offset, loki_ns, loki_seen, updated_at) VALUES ('loki:{job=\"app\"}', 0, ?, '[]', ?)",
         (int((utcnow() - timedelta(seconds=90)).timestamp() * 1e9), iso(utcnow())),
@@ -127,18 +169,44 @@ def test_recent_and_frequent_fingerprints_llm_spend_refusals_and_last_run(cli: A
     conn.execute(
         "INSERT INTO autofix_attempts (fingerprint, outcome, reason, created_at) VALUES ('aaaa000000000001', 'refused', 'patch touches Cargo.toml', 'x')"
     )
-    conn.execute("INSERT INTO autofix_attempts (fingerprint, outcome, reason, created_at) VALUES ('aaaa000000000001', 'deferred', 'waiting', 'y')")
+    conn.execute(
+        "INSERT INTO autofix_attempts (fingerprint, outcome, reason, created_at) VALUES ('aaaa000000000001', 'deferred', 'waiting', 'y')"
+    )
     conn.execute(
         "INSERT INTO runs (command, started_at, finished_at, exit_code, summary) VALUES ('run', 'a', 'b', 1, ?)",
-        (json.dumps({"stages": {"scan": {"status": "ok"}, "notify": {"status": "failed", "error": "RemoteGone: webhook 404"}}}),),
+        (
+            json.dumps(
+                {
+                    "stages": {
+                        "scan": {"status": "ok"},
+                        "notify": {"status": "failed", "error": "RemoteGone: webhook 404"},
+                    }
+                }
+            ),
+        ),
     )
     conn.close()
     doc = cli("status", "--json").json()
-    assert [row["fingerprint"] for row in doc["fingerprints"]["recent"]] == ["bbbb000000000002", "cccc000000000003", "aaaa000000000001"]
-    assert [row["fingerprint"] for row in doc["fingerprints"]["frequent"]] == ["aaaa000000000001", "cccc000000000003", "bbbb000000000002"]
+    assert [row["fingerprint"] for row in doc["fingerprints"]["recent"]] == [
+        "bbbb000000000002",
+        "cccc000000000003",
+        "aaaa000000000001",
+    ]
+    assert [row["fingerprint"] for row in doc["fingerprints"]["frequent"]] == [
+        "aaaa000000000001",
+        "cccc000000000003",
+        "bbbb000000000002",
+    ]
     assert doc["fingerprints"]["by_state"] == {"active": 2, "resolved": 0, "ignored": 1}
     assert doc["llm"]["spend_usd"] == 0.75 and doc["llm"]["calls"] == 2 and doc["llm"]["tokens_in"] == 2000
-    assert doc["autofix"]["refusals"] == [{"fingerprint": "aaaa000000000001", "outcome": "refused", "reason": "patch touches Cargo.toml", "created_at": "x"}]
+    assert doc["autofix"]["refusals"] == [
+        {
+            "fingerprint": "aaaa000000000001",
+            "outcome": "refused",
+            "reason": "patch touches Cargo.toml",
+            "created_at": "x",
+        }
+    ]
     assert doc["last_run"]["outcome"] == "failed" and doc["last_run"]["exit_code"] == 1
     text = cli("status").stdout
     assert "Last run: failed" in text
@@ -159,16 +227,25 @@ def test_ignore_for_a_while_and_resolve_by_unique_prefix(cli: Any, tmp_path: Pat
     until = parse_iso(doc["until"])
     assert until is not None and timedelta(hours=23) < until - utcnow() <= timedelta(hours=24)
     conn = db(tmp_path)
-    row = conn.execute("SELECT state, state_until, resolved_at FROM fingerprints WHERE fingerprint = '3fa9c20000000001'").fetchone()
+    row = conn.execute(
+        "SELECT state, state_until, resolved_at FROM fingerprints WHERE fingerprint = '3fa9c20000000001'"
+    ).fetchone()
     assert (row["state"], row["state_until"], row["resolved_at"]) == ("ignored", doc["until"], None)
     assert "now ignored until" in cli("ignore", "3FA9C2").stdout  # for good this time; prefixes are case-insensitive
-    assert conn.execute("SELECT state_until FROM fingerprints WHERE fingerprint = '3fa9c20000000001'").fetchone()[0] is None
+    assert (
+        conn.execute("SELECT state_until FROM fingerprints WHERE fingerprint = '3fa9c20000000001'").fetchone()[0]
+        is None
+    )
     result = cli("resolve", "3fa9c2")
     assert result.exit_code == 0
     assert "was ignored, now resolved" in result.stdout
-    row = conn.execute("SELECT state, state_until, resolved_at FROM fingerprints WHERE fingerprint = '3fa9c20000000001'").fetchone()
+    row = conn.execute(
+        "SELECT state, state_until, resolved_at FROM fingerprints WHERE fingerprint = '3fa9c20000000001'"
+    ).fetchone()
     assert row["state"] == "resolved" and row["state_until"] is None and row["resolved_at"] is not None
-    assert conn.execute("SELECT state FROM fingerprints WHERE fingerprint = '3fb0000000000002'").fetchone()[0] == "active"
+    assert (
+        conn.execute("SELECT state FROM fingerprints WHERE fingerprint = '3fb0000000000002'").fetchone()[0] == "active"
+    )
 
 
 @pytest.mark.parametrize(
@@ -180,7 +257,9 @@ def test_ignore_for_a_while_and_resolve_by_unique_prefix(cli: Any, tmp_path: Pat
         (("ignore", "3fa9", "--for", "0s"), "longer than zero"),
     ],
 )
-def test_unknown_ambiguous_or_bad_duration_is_a_usage_error(cli: Any, tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+def test_unknown_ambiguous_or_bad_duration_is_a_usage_error(
+    cli: Any, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     conn = db(tmp_path)
     add_fingerprint(conn, "3fa9c20000000001")
     add_fingerprint(conn, "3fb0000000000002")
@@ -195,6 +274,8 @@ def test_unknown_ambiguous_or_bad_duration_is_a_usage_error(cli: Any, tmp_path: 
 def test_an_alias_finds_the_fingerprint_it_was_merged_into(cli: Any, tmp_path: Path) -> None:
     conn = db(tmp_path)
     add_fingerprint(conn, "aaaa000000000001")
-    conn.execute("INSERT INTO fingerprint_aliases (alias, fingerprint, created_at) VALUES ('dddd000000000009', 'aaaa000000000001', 'x')")
+    conn.execute(
+        "INSERT INTO fingerprint_aliases (alias, fingerprint, created_at) VALUES ('dddd000000000009', 'aaaa000000000001', 'x')"
+    )
     conn.close()
     assert cli("resolve", "dddd", "--json").json()["fingerprint"] == "aaaa000000000001"

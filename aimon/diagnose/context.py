@@ -15,9 +15,9 @@ heuristics, the prompt and the stored diagnosis only ever see redacted text.
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import json
-import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from aimon.config import CatalogEntry, Settings
+from aimon.diagnose.source import SourceSnippet, display_path, own_frames, read_snippet, resolve_source
 from aimon.records import LogRecord
 from aimon.redact import Redactor
 
@@ -33,32 +34,9 @@ WINDOW_BYTES = 1 << 20  # how far around the error the file is re-read for its r
 BEFORE_LINES = 20  # lines shown just before the error
 MAX_TRAIL_LINES = 200  # a runaway request (a retry loop) should not fill the context
 SAMPLES = 3
-SNIPPET_BEFORE = 12  # source lines above the error line when no enclosing fn is near
-SNIPPET_AFTER = 8
-FN_SEARCH_LINES = 80  # how far up the enclosing `fn` is looked for
 MAX_LINE_CHARS = 1500  # longer lines are shortened (with a marker) before any budget is applied
-MAX_FRAMES = 15
-
-_FN_RE = re.compile(
-    r"^\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\([^)]*\))?\s+)?(?:default\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?"
-    r"(?:extern\s+\"[^\"]*\"\s+)?fn\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-)
-_FRAME_FN_RE = re.compile(r"^(?P<n>\d+):\s+(?P<fn>.+)$")
-_FRAME_AT_RE = re.compile(r"^at\s+(?P<path>.+?):(?P<line>\d+)(?::\d+)?$")
-_FOREIGN_PATH = ("/rustc/", "/.cargo/registry/", "/.cargo/git/", "/.rustup/", "\\.cargo\\")
-_FOREIGN_FN = ("std::", "core::", "alloc::", "tokio::", "hyper::", "axum::", "tower::", "futures", "__rust", "rust_begin_unwind",
-               "<core::", "<alloc::", "<std::", "<tokio::", "<hyper::", "<axum::", "<tower::", "<F as ", "tracing::")
-
-
-@dataclass
-class SourceSnippet:
-    """Source lines around an error location: ``lines`` are (number, text); ``fn_line`` is the enclosing fn's."""
-
-    path: str
-    line: int
-    lines: list[tuple[int, str]]
-    fn_name: str | None = None
-    fn_line: int | None = None
+NEAR_BEFORE = 4 * BEFORE_LINES + 20  # lines parsed whole before the error (multi-line records take several)
+NEAR_AFTER = 400  # and after it (the rest of a panic block)
 
 
 @dataclass
@@ -248,23 +226,26 @@ def _add_trail(ctx: DiagnosisContext, settings: Settings, records: list[tuple[sq
     with_rid = [(occ, rec) for occ, rec in candidates if occ["request_id"] or rec.request_id]
     occ, stored = (with_rid or candidates)[-1]
     path = Path(occ["source"])
+    rid = occ["request_id"] or stored.request_id
     try:
-        window = list(read_window(path, int(occ["offset"]), settings))
+        window = list(read_window(path, int(occ["offset"]), settings, needle=rid))
+        index = _find_error(window, int(occ["offset"]), stored)
+        if index is not None and not rid and stored.is_panic:
+            # A panic printed on stderr carries no request id; the request its thread was just logging about is the
+            # best guess (a guess: requests interleave), and the title says so.
+            rid = next((rec.request_id for _off, rec in reversed(window[max(0, index - BEFORE_LINES) : index]) if rec.request_id), None)
+            if rid:
+                ctx.trail_inferred = True
+                window = list(read_window(path, int(occ["offset"]), settings, needle=rid))
+                index = _find_error(window, int(occ["offset"]), stored)
     except OSError as exc:
         ctx.missing.append(f"request trail: cannot read {path.name} ({exc.strerror or exc})")
         return
-    index = _find_error(window, int(occ["offset"]), stored)
     if index is None:
         ctx.missing.append(f"request trail: the error is no longer at its position in {path.name} (rotated or rewritten)")
         return
     error_offset = window[index][0]
     start = max(0, index - BEFORE_LINES)
-    rid = occ["request_id"] or stored.request_id
-    if not rid and stored.is_panic:
-        # A panic printed on stderr carries no request id; the request its thread was just logging about is the best
-        # guess (a guess: requests interleave), and the title says so.
-        rid = next((rec.request_id for _off, rec in reversed(window[start:index]) if rec.request_id), None)
-        ctx.trail_inferred = rid is not None
     if rid:
         ctx.request_id = str(rid)
         trail = [(off, rec) for off, rec in window if rec.request_id == rid or (rec.request_id is None and str(rid) in rec.raw)]
@@ -306,8 +287,13 @@ def _open(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-def read_window(path: Path, offset: int, settings: Settings, radius: int = WINDOW_BYTES) -> Iterator[tuple[int, LogRecord]]:
-    """The records within ±``radius`` bytes of ``offset`` in ``path`` (whole lines only), with their offsets."""
+def read_window(path: Path, offset: int, settings: Settings, radius: int = WINDOW_BYTES, needle: str | None = None) -> Iterator[tuple[int, LogRecord]]:
+    """The records within ±``radius`` bytes of ``offset`` in ``path`` (whole lines only), with their offsets.
+
+    With ``needle`` (a request id) only the lines near the error (:data:`NEAR_BEFORE` before, :data:`NEAR_AFTER`
+    after, enough for the lines before it and a panic's backtrace) and the lines that contain the needle are parsed:
+    a megabyte of other requests' lines is skipped with a byte search instead of being decoded.
+    """
     from aimon.parsing import iter_records
 
     start = max(0, offset - radius)
@@ -327,6 +313,10 @@ def read_window(path: Path, offset: int, settings: Settings, radius: int = WINDO
     for line in data.splitlines(keepends=True):
         lines.append((position, line))
         position += len(line)
+    if needle is not None and needle.isascii() and needle.isprintable() and not any(c in needle for c in '"\\'):
+        here = bisect.bisect_left(lines, offset, key=lambda item: item[0])
+        key = needle.encode()
+        lines = [item for index, item in enumerate(lines) if here - NEAR_BEFORE <= index <= here + NEAR_AFTER or key in item[1]]
     for off, item in iter_records(lines, settings.log_format, settings.error_code_fields):
         if isinstance(item, LogRecord):
             yield off, item
@@ -336,7 +326,7 @@ def read_window(path: Path, offset: int, settings: Settings, radius: int = WINDO
 
 
 def _add_source(ctx: DiagnosisContext, settings: Settings, fp: dict[str, Any], record: LogRecord | None) -> None:
-    frames = _frames(record.backtrace if record else [], fp.get("target"), settings.repo_dir)
+    frames = own_frames(record.backtrace if record else [], fp.get("target"), settings.repo_dir)
     ctx.frames = [f"[F{index}] {text}" for index, (text, _path, _line) in enumerate(frames, 1)]
     if settings.repo_dir is None:
         ctx.missing.append("source code: AIMON_REPO_DIR is not set")
@@ -349,98 +339,9 @@ def _add_source(ctx: DiagnosisContext, settings: Settings, fp: dict[str, Any], r
     for file_name, number in locations:
         found = resolve_source(settings.repo_dir, file_name)
         if found is not None:
-            ctx.source = read_snippet(found, number, display=_display(settings.repo_dir, found))
+            ctx.source = read_snippet(found, number, display=display_path(settings.repo_dir, found))
             return
     if locations:
         ctx.missing.append(f"source code: {locations[0][0]} not found under AIMON_REPO_DIR")
     else:
         ctx.missing.append("source code: the error has no file:line")
-
-
-def _display(repo: Path, path: Path) -> str:
-    try:
-        return path.resolve().relative_to(repo.resolve()).as_posix()
-    except ValueError:
-        return path.name
-
-
-def resolve_source(repo: Path, file: str) -> Path | None:
-    """The file under ``repo`` that ``file`` (as a log or backtrace names it) refers to, or None.
-
-    Tries the path as given, then shorter and shorter suffixes (a build machine's absolute path ends in the
-    repository's relative one); never leaves ``repo``; never answers for the toolchain's or a dependency's files.
-    """
-    if any(marker in file for marker in _FOREIGN_PATH):
-        return None
-    root = repo.resolve()
-    parts = [part for part in Path(file.replace("\\", "/")).parts if part not in ("/", ".")]
-    for index in range(len(parts)):
-        suffix = parts[index:]
-        if ".." in suffix or (index > 0 and len(suffix) < 2):
-            continue
-        candidate = root.joinpath(*suffix).resolve()
-        if candidate.is_file() and candidate.is_relative_to(root):
-            return candidate
-    return None
-
-
-def read_snippet(path: Path, line: int, display: str | None = None) -> SourceSnippet | None:
-    """Lines around ``line`` of ``path``: from the enclosing ``fn`` when it is within :data:`FN_SEARCH_LINES`."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    lines = text.splitlines()
-    if not 1 <= line <= len(lines):
-        return None
-    fn_line, fn_name = None, None
-    indent = len(lines[line - 1]) - len(lines[line - 1].lstrip())
-    for number in range(line, max(0, line - FN_SEARCH_LINES), -1):
-        candidate = lines[number - 1]
-        match = _FN_RE.match(candidate)
-        if match and len(candidate) - len(candidate.lstrip()) <= indent:
-            fn_line, fn_name = number, match.group("name")
-            break
-    first = fn_line if fn_line is not None else max(1, line - SNIPPET_BEFORE)
-    last = min(len(lines), line + SNIPPET_AFTER)
-    shown = [(number, shorten(lines[number - 1], 400)) for number in range(first, last + 1)]
-    return SourceSnippet(path=display or path.name, line=line, lines=shown, fn_name=fn_name, fn_line=fn_line)
-
-
-def _frames(backtrace: list[str], target: str | None, repo: Path | None) -> list[tuple[str, str | None, int | None]]:
-    """The backtrace frames of the service's own crate: (text, file, line)."""
-    crate = (target or "").split("::")[0].replace("-", "_")
-    out: list[tuple[str, str | None, int | None]] = []
-    pending: str | None = None
-    for raw in backtrace:
-        text = raw.strip()
-        fn_match = _FRAME_FN_RE.match(text)
-        if fn_match:
-            if pending is not None and _own_fn(pending, crate):
-                out.append((pending, None, None))
-            pending = fn_match.group("fn").strip()
-            continue
-        at = _FRAME_AT_RE.match(text)
-        if at and pending is not None:
-            path, number = at.group("path"), int(at.group("line"))
-            if _own_fn(pending, crate) or _own_path(path, repo):
-                out.append((f"{pending} at {path}:{number}", path, number))
-            pending = None
-    if pending is not None and _own_fn(pending, crate):
-        out.append((pending, None, None))
-    return out[:MAX_FRAMES]
-
-
-def _own_fn(name: str, crate: str) -> bool:
-    if name.startswith(_FOREIGN_FN):
-        return False
-    bare = name.lstrip("<")
-    return bool(crate) and (bare.startswith(f"{crate}::") or bare == crate)
-
-
-def _own_path(path: str, repo: Path | None) -> bool:
-    if any(marker in path for marker in _FOREIGN_PATH):
-        return False
-    if path.startswith(("./", "src/")):
-        return True
-    return repo is not None and resolve_source(repo, path) is not None

@@ -189,7 +189,7 @@ def _apply_catalog(ctx: DiagnosisContext, result: dict[str, Any]) -> None:
     if entry is None:
         return
     if entry.description:
-        result["root_cause"] = f"The error catalog says {entry.code}: {entry.description}. {result['root_cause']}"
+        result["root_cause"] = f"The error catalog says {entry.code}: {entry.description.rstrip('. ')}. {result['root_cause']}"
         result["confidence"] = round(min(MAX_CONFIDENCE, max(result["confidence"], 0.5) + 0.1), 2)
         result["insufficient_evidence"] = False
     extra = [f"Owner: {entry.owner}." if entry.owner else "", f"Runbook: {entry.runbook}" if entry.runbook else ""]

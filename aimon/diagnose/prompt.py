@@ -109,7 +109,7 @@ def sections(ctx: DiagnosisContext) -> list[Section]:
     if ctx.catalog is not None:
         entry = ctx.catalog
         lines = [f"code: {entry.code}"] + [
-            f"{name}: {value}" for name, value in (("description", entry.description), ("severity", entry.severity), ("owner", entry.owner),
+            f"{name}: {str(value).lower() if isinstance(value, bool) else value}" for name, value in (("description", entry.description), ("severity", entry.severity), ("owner", entry.owner),
                                                    ("runbook", entry.runbook), ("auto_fixable", entry.auto_fixable)) if value not in (None, "")
         ]
         out.append(Section("catalog", "Error catalog entry", lines, list(range(len(lines))), 2, 0.05, required=len(lines)))

@@ -140,7 +140,8 @@ RULES: tuple[Rule, ...] = (
     # -- databases --------------------------------------------------------------------------------------------------------
     Rule("pool-exhausted", _r(r"pool timed out|PoolTimedOut|timed out while waiting for an open connection|"
                               r"Timed out in bb8|pool (?:is )?exhausted|no connections? available|connection pool.*timed? ?out|"
-                              r"deadpool.*timeout|Timeout\(Wait\)"), "resource-exhaustion",
+                              r"deadpool.*timeout|Timeout\(Wait\)|(?:timed? ?out|timeout)[^.]{0,40}\bconnections?\b[^.]{0,20}\bpool\b|"
+                              r"\bpool\b[^.]{0,30}(?:timed? ?out|timeout|exhausted)"), "resource-exhaustion",
          "Database connection pool exhausted",
          "Every connection of the pool is busy for longer than the acquire timeout: slow queries or a database under load, "
          "connections held across .await points or long transactions, a pool too small for the concurrency, or a leak (a "

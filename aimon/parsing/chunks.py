@@ -18,7 +18,7 @@ always read exactly, malformed lines included.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 
 from aimon.parsing import Item, Malformed, RecordAssembler
 from aimon.parsing.timestamps import from_iso_match
@@ -84,19 +84,20 @@ class LineScanner:
         else:
             yield from self._candidates(buf, pos, end, base)
 
-    def _sniff(self, buf: bytes | bytearray, pos: int, end: int, base: int) -> Iterator[Item]:
+    def _sniff(self, buf: bytes | bytearray, pos: int, end: int, base: int) -> Generator[Item, None, int]:
         for item in self._feed_lines(buf, pos, end, base):
             record = item[1]
-            if not self.full and isinstance(record, LogRecord) and wanted(record, self.min_rank):
-                if not any(marker in record.raw.encode("utf-8", "replace") for marker in self.markers or ()):
-                    self.full = True  # this log spells levels in a way the markers miss
+            if not self.full and isinstance(record, LogRecord) and wanted(record, self.min_rank) and not any(
+                marker in record.raw.encode("utf-8", "replace") for marker in self.markers or ()
+            ):
+                self.full = True  # this log spells levels in a way the markers miss
             yield item
         self.parsed_bytes += end - pos
         if self.parsed_bytes >= SNIFF_BYTES:
             self._sniffed = True
         return end
 
-    def _feed_lines(self, buf: bytes | bytearray, pos: int, end: int, base: int) -> Iterator[Item]:
+    def _feed_lines(self, buf: bytes | bytearray, pos: int, end: int, base: int) -> Generator[Item, None, int]:
         feed = self.assembler.feed
         while pos < end:
             newline = buf.find(b"\n", pos, end)
@@ -108,7 +109,7 @@ class LineScanner:
             pos = stop
         return pos
 
-    def _follow_panic(self, buf: bytes | bytearray, pos: int, end: int, base: int) -> Iterator[Item]:
+    def _follow_panic(self, buf: bytes | bytearray, pos: int, end: int, base: int) -> Generator[Item, None, int]:
         """Feed the lines after a panic header one by one until its block closes."""
         feed = self.assembler.feed
         while pos < end and self.assembler.in_panic:

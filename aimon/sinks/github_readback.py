@@ -41,10 +41,13 @@ def poll_closed(ctx: Context, repo: Any, result: Any, at: datetime, errors: tupl
             data = gh_issue.raw_data  # one GET
             how = closure(gh_issue, data, web, result.repo) if data["state"] == "closed" else None
         except errors as exc:
-            trouble = classify(exc, at)
-            # A deleted issue (404/410) is noticed when the error recurs; rate limits and outages wait for a later tick.
-            gone = trouble.kind == "gone" and getattr(exc, "status", None) not in (404, 410)
-            return trouble.detail if gone else None
+            if getattr(exc, "status", None) in (404, 410):
+                # Deleted or moved: checked for now; a recurrence finds out and files again. The others still get read.
+                with transaction(ctx.db):
+                    _checked(ctx.db, row["fingerprint"], at)
+                continue
+            trouble = classify(exc, at)  # a rate limit or an outage waits for a later tick
+            return trouble.detail if trouble.kind == "gone" else None
         with transaction(ctx.db):
             record(ctx.db, row["fingerprint"], data, how, at)
         if data["state"] == "closed":
@@ -58,10 +61,7 @@ def poll_closed(ctx: Context, repo: Any, result: Any, at: datetime, errors: tupl
 def record(conn: sqlite3.Connection, fingerprint: str, data: dict[str, Any], how: tuple[str, str] | None, at: datetime) -> None:
     """Inside the caller's transaction: the issue as read, and for a closed one the resolution and the fix."""
     labels = [label["name"] for label in data.get("labels") or []]
-    conn.execute(
-        "INSERT INTO issue_polls (fingerprint, checked_at) VALUES (?, ?) ON CONFLICT(fingerprint) DO UPDATE SET checked_at = excluded.checked_at",
-        (fingerprint, iso(at)),
-    )
+    _checked(conn, fingerprint, at)
     conn.execute(
         "UPDATE issues SET state = ?, labels = ?, updated_at = ? WHERE fingerprint = ?",
         (data["state"], json.dumps(labels), iso(at), fingerprint),
@@ -74,6 +74,13 @@ def record(conn: sqlite3.Connection, fingerprint: str, data: dict[str, Any], how
     )
     if how is not None:
         record_fix(conn, fingerprint, *how)
+
+
+def _checked(conn: sqlite3.Connection, fingerprint: str, at: datetime) -> None:
+    conn.execute(
+        "INSERT INTO issue_polls (fingerprint, checked_at) VALUES (?, ?) ON CONFLICT(fingerprint) DO UPDATE SET checked_at = excluded.checked_at",
+        (fingerprint, iso(at)),
+    )
 
 
 def closure(gh_issue: Any, data: dict[str, Any], web: str, repo: str) -> tuple[str, str] | None:

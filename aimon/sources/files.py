@@ -9,7 +9,11 @@ plans its reads (:func:`plan_reads`) from that row and the files on disk:
   ``app.log.1.gz``, found by its first-line hash) is read from the offset to its end first, then the file from 0;
 * another inode → *rename*: the old file is found among the siblings by its inode (or, compressed already, by its
   first-line hash in a ``.gz`` sibling), its rest is read first, then the new file from 0;
-* the path is gone and the old inode too → nothing to read; the checkpoint stays until the file is back.
+* the path is gone and the old inode too → nothing to read; the checkpoint stays until the file is back;
+* any other rotated file written since the last read whose first line was never read (several rotations between
+  two scans, or the rotation of a file that was still empty at the last read) is read whole, oldest first, before
+  the current file. The first-line hashes of files read (and of the rotated files present when a source is first
+  seen) are remembered in ``meta`` so that no file is ever read twice from its start.
 
 :func:`read_records` reads a file in big chunks through a :class:`~aimon.parsing.chunks.LineScanner`; it stops after
 the last complete line, and before a Rust panic block that is still open at the end of the file (unless the file has
@@ -27,14 +31,16 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import orjson
 
 from aimon.parsing import Item, Malformed
 from aimon.parsing.chunks import LineScanner
 from aimon.parsing.timestamps import ISO_RE, from_iso_match
-from aimon.state import iso, utcnow
+from aimon.state import iso, parse_iso, utcnow
 
 CHUNK_BYTES = 8 * 1024 * 1024
 HEAD_BYTES = 1024
@@ -53,6 +59,11 @@ class Checkpoint:
     offset: int = 0
     size: int | None = None
     last_ts: str | None = None
+    updated_at: str | None = None  # when it was written (wall clock)
+
+    def written_at(self) -> float | None:
+        moment = parse_iso(self.updated_at)
+        return None if moment is None else moment.timestamp()
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Plan:
     source: str
     tasks: list[ReadTask] = field(default_factory=list)
     note: str | None = None
+    seen: list[str] = field(default_factory=list)  # first-line hashes to remember as read
 
 
 # ---------------------------------------------------------------------------------------------------- finding files
@@ -140,7 +152,7 @@ def open_binary(path: Path, gz: bool | None = None) -> io.RawIOBase | gzip.GzipF
     """Open a log file for reading bytes, decompressing ``.gz`` files."""
     if is_gz(path) if gz is None else gz:
         return gzip.open(path, "rb")
-    return open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+    return open(path, "rb", buffering=0)
 
 
 def head_hash(path: Path, gz: bool | None = None) -> str | None:
@@ -164,7 +176,8 @@ def head_hash(path: Path, gz: bool | None = None) -> str | None:
 def load_checkpoint(conn: sqlite3.Connection, source: str) -> Checkpoint | None:
     """The checkpoint row of a source, if it was read before."""
     row = conn.execute(
-        "SELECT source, inode, device, head_hash, offset, size, last_ts FROM checkpoints WHERE source = ?", (source,)
+        "SELECT source, inode, device, head_hash, offset, size, last_ts, updated_at FROM checkpoints WHERE source = ?",
+        (source,),
     ).fetchone()
     return None if row is None else Checkpoint(*row)
 
@@ -190,6 +203,31 @@ def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> None:
     )
 
 
+SEEN_HEADS_KEPT = 64
+
+
+def _seen_key(source: str) -> str:
+    return f"files.seen_heads:{source}"
+
+
+def load_seen(conn: sqlite3.Connection, source: str) -> list[str]:
+    """First-line hashes of the files this source has read (newest last)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_seen_key(source),)).fetchone()
+    return [] if row is None else list(orjson.loads(row[0]))
+
+
+def remember_seen(conn: sqlite3.Connection, source: str, heads: Sequence[str | None]) -> None:
+    """Add first-line hashes to what this source has read (inside the caller's transaction)."""
+    current = load_seen(conn, source)
+    fresh = [head for head in heads if head and head not in current]
+    if fresh:
+        value = orjson.dumps((current + fresh)[-SEEN_HEADS_KEPT:]).decode()
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (_seen_key(source), value),
+        )
+
+
 # ---------------------------------------------------------------------------------------------------------- planning
 
 
@@ -205,19 +243,24 @@ def _stat(path: Path) -> os.stat_result | None:
     return st if os.path.isfile(path) else None
 
 
-def _find_old(path: Path, checkpoint: Checkpoint, *, by_inode: bool) -> tuple[Path, os.stat_result, bool] | None:
-    """The rotated file that holds the rest of what the checkpoint was reading."""
-    siblings = rotated_siblings(path)
-    if by_inode:
-        for sibling in siblings:
-            st = _stat(sibling)
-            if st and not is_gz(sibling) and (st.st_ino, st.st_dev) == (checkpoint.inode, checkpoint.device):
-                return sibling, st, False
+def _holder(path: Path, st: os.stat_result | None, checkpoint: Checkpoint, siblings: list[Path]) -> tuple[Path, os.stat_result] | None:
+    """The file that has the checkpoint's inode: the path itself, or a sibling it was renamed to."""
+    if st is not None and (st.st_ino, st.st_dev) == (checkpoint.inode, checkpoint.device):
+        return path, st
+    for sibling in siblings:
+        sibling_st = _stat(sibling)
+        if sibling_st and not is_gz(sibling) and (sibling_st.st_ino, sibling_st.st_dev) == (checkpoint.inode, checkpoint.device):
+            return sibling, sibling_st
+    return None
+
+
+def _copy_of(checkpoint: Checkpoint, siblings: list[Path], skip: Path | None) -> tuple[Path, os.stat_result, bool] | None:
+    """A rotated file with the checkpoint's first line and at least its offset: a copy, or a compressed rotation."""
     if checkpoint.head_hash is None:
         return None
-    for sibling in siblings:  # a copy (copytruncate) or a compressed rotation: same first line
+    for sibling in siblings:
         st = _stat(sibling)
-        if st is None or (st.st_ino, st.st_dev) == (checkpoint.inode, checkpoint.device) and not by_inode:
+        if st is None or sibling == skip:
             continue
         gz = is_gz(sibling)
         if not gz and st.st_size < checkpoint.offset:
@@ -227,41 +270,80 @@ def _find_old(path: Path, checkpoint: Checkpoint, *, by_inode: bool) -> tuple[Pa
     return None
 
 
-def plan_reads(path: Path, checkpoint: Checkpoint | None) -> Plan:
-    """Decide what to read for one source (see the module docstring for the cases)."""
-    source = str(path)
-    plan = Plan(source)
+def _unread_siblings(
+    siblings: list[Path], checkpoint: Checkpoint, seen: set[str | None], skip: set[Path]
+) -> list[tuple[Path, os.stat_result, bool, str]]:
+    """Rotated files written since the last read whose first line was never read: several rotations (or a rotation
+    of a file that was still empty at the last read) happened between two scans. Oldest first."""
+    since = checkpoint.written_at()
+    found = []
+    for sibling in siblings:
+        st = _stat(sibling)
+        if st is None or since is None or st.st_mtime <= since or sibling in skip:
+            continue
+        gz = is_gz(sibling)
+        head = head_hash(sibling, gz)
+        if head is not None and head not in seen:
+            found.append((sibling, st, gz, head))
+    return sorted(found, key=lambda item: item[1].st_mtime)
+
+
+def plan_reads(path: Path, checkpoint: Checkpoint | None, seen: Collection[str] = ()) -> Plan:
+    """Decide what to read for one source (see the module docstring for the cases).
+
+    ``seen`` holds the first-line hashes of the files this source has read (or that were there when it started):
+    a rotated file with one of those is never read again from the start.
+    """
+    plan = Plan(str(path))
     st = _stat(path)
+    siblings = rotated_siblings(path)
     if checkpoint is None or checkpoint.inode is None:
+        # What is already rotated when aimon starts is history it never promised to read: remember it as seen.
+        plan.seen = [head for sibling in siblings if (head := head_hash(sibling)) is not None]
         if st is None:
             plan.note = f"{path}: no such file (yet)"
         else:
             plan.tasks.append(_task(path, 0, st))
         return plan
-    same_inode = st is not None and (st.st_ino, st.st_dev) == (checkpoint.inode, checkpoint.device)
-    if same_inode and st is not None:
-        current_head = head_hash(path)
-        unchanged = checkpoint.head_hash is None or current_head == checkpoint.head_hash
-        if st.st_size >= checkpoint.offset and unchanged:
-            plan.tasks.append(ReadTask(path, checkpoint.offset, st.st_ino, st.st_dev, current_head))
-            return plan
-        old = _find_old(path, checkpoint, by_inode=False)
-        plan.note = f"{path}: truncated (copytruncate)" + (f"; finishing {old[0].name} first" if old else "")
+    current_head = head_hash(path) if st is not None else None
+    holder = _holder(path, st, checkpoint, siblings)
+    holder_head = None if holder is None else current_head if holder[0] == path else head_hash(holder[0])
+    resume = 0
+    taken: set[Path] = set()
+    if holder is not None and holder[1].st_size >= checkpoint.offset and checkpoint.head_hash in (None, holder_head):
+        if holder[0] == path:
+            resume = checkpoint.offset  # the usual case: the same file, grown
+        else:
+            plan.note = f"{path}: rotated; finishing {holder[0].name} first"
+            plan.tasks.append(ReadTask(holder[0], checkpoint.offset, checkpoint.inode, checkpoint.device,
+                                       checkpoint.head_hash, final=st is not None))
+            taken.add(holder[0])
     else:
-        old = _find_old(path, checkpoint, by_inode=True)
-        if old is None and st is None:
+        # Truncated (copytruncate) or rotated away: the rest of what was being read is in a copy with its first line.
+        copy = _copy_of(checkpoint, siblings, holder[0] if holder else None)
+        kind = "truncated (copytruncate)" if holder is not None and holder[0] == path else "rotated"
+        if copy is not None:
+            plan.note = f"{path}: {kind}; finishing {copy[0].name} first"
+            plan.tasks.append(ReadTask(copy[0], checkpoint.offset, checkpoint.inode, checkpoint.device,
+                                       checkpoint.head_hash, gz=copy[2], final=True))
+            taken.add(copy[0])
+        elif st is None:
             plan.note = f"{path}: the file is gone and its rotated copy was not found"
-            return plan
-        plan.note = f"{path}: rotated" + (f"; finishing {old[0].name} first" if old else "; the old file is gone")
-    if old is not None:
-        sibling, sibling_st, gz = old
-        plan.tasks.append(
-            ReadTask(sibling, checkpoint.offset, checkpoint.inode, checkpoint.device, checkpoint.head_hash, gz=gz,
-                     final=st is not None)
-        )
+        else:
+            plan.note = f"{path}: {kind}; the rest of the old file was not found"
+    between = _unread_siblings(siblings, checkpoint, {*seen, checkpoint.head_hash, current_head}, taken)
+    for sibling, sibling_st, gz, head in between:
+        plan.tasks.append(ReadTask(sibling, 0, sibling_st.st_ino, sibling_st.st_dev, head, gz=gz, final=True))
+    if between:
+        names = ", ".join(sibling.name for sibling, *_ in between)
+        plan.note = _join(plan.note or f"{path}: rotated", f"reading {names} written since the last scan")
     if st is not None:
-        plan.tasks.append(_task(path, 0, st))
+        plan.tasks.append(ReadTask(path, resume, st.st_ino, st.st_dev, current_head))
     return plan
+
+
+def _join(first: str | None, second: str) -> str:
+    return second if not first else f"{first}; {second}"
 
 
 # ----------------------------------------------------------------------------------------------------------- reading

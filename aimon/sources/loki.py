@@ -147,7 +147,13 @@ class LokiReader:
             cursor = page.cursor
 
     def _query(self, start: int, end: int, limit: int, deadline: Deadline) -> list[Entry]:
-        params = {"query": self.query, "start": str(start), "end": str(end), "limit": str(limit), "direction": "forward"}
+        params = {
+            "query": self.query,
+            "start": str(start),
+            "end": str(end),
+            "limit": str(limit),
+            "direction": "forward",
+        }
         data = self._get(params, deadline)
         if not isinstance(data, dict) or data.get("status") != "success":
             raise RemoteError(f"Loki at {self.url} answered without status=success; will retry next tick.")
@@ -179,7 +185,9 @@ class LokiReader:
                 self.sleep(pause)
             self.requests_made += 1
             try:
-                response = self._session.get(self.url + QUERY_PATH, params=params, headers=headers, auth=self.auth, timeout=self.timeout)
+                response = self._session.get(
+                    self.url + QUERY_PATH, params=params, headers=headers, auth=self.auth, timeout=self.timeout
+                )
             except requests.Timeout:
                 problem = f"timed out after {self.timeout[1]:g}s"
                 continue
@@ -190,7 +198,9 @@ class LokiReader:
                 try:
                     return response.json()
                 except ValueError:
-                    raise RemoteError(f"Loki at {self.url} answered 200 with a body that is not JSON; will retry next tick.") from None
+                    raise RemoteError(
+                        f"Loki at {self.url} answered 200 with a body that is not JSON; will retry next tick."
+                    ) from None
             detail = response.text.strip()[:200]
             if response.status_code in (401, 403):
                 raise RemoteError(

@@ -81,6 +81,28 @@ def _configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
+def _memory_copy(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    if not path.is_file():
+        return conn
+    wal = path.with_name(path.name + "-wal")
+    if not wal.exists():
+        # Everything is in the main file: copy its bytes, so not even an empty -wal/-shm appears beside it.
+        image = bytearray(path.read_bytes())
+        if len(image) >= 20:
+            # Header bytes 18-19 say "WAL" (2); an in-memory image cannot use WAL, so mark it rollback-journal (1).
+            image[18:20] = b"\x01\x01"
+        conn.deserialize(bytes(image))
+        return conn
+    # A writer is active (or died): its WAL holds committed pages, so read through SQLite to see them.
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        source.backup(conn)
+    finally:
+        source.close()
+    return conn
+
+
 def open_db(path: Path, *, dry_run: bool = False) -> sqlite3.Connection:
     """Open (and create, and migrate) the state file.
 
@@ -89,13 +111,7 @@ def open_db(path: Path, *, dry_run: bool = False) -> sqlite3.Connection:
     """
     try:
         if dry_run:
-            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            if path.is_file():
-                source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-                try:
-                    source.backup(conn)
-                finally:
-                    source.close()
+            conn = _memory_copy(path)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

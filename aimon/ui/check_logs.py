@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from aimon.checklogs import CheckLogsResult
@@ -26,14 +25,12 @@ def render(console: Console, result: CheckLogsResult) -> None:
         )
     )
     if result.violations:
-        table = Table(title="Most common violations", title_justify="left", show_lines=True)
-        table.add_column("lines", justify="right")
-        table.add_column("violation")
-        table.add_column("example", overflow="fold")
+        # One block per violation rather than a table: example lines are long and must stay readable.
+        console.print("Most common violations:")
         for violation in result.violations[:TOP_VIOLATIONS]:
             example = violation.example
-            table.add_row(str(violation.count), violation.violation, Text(f"{example.file}:{example.line_number}  {example.text}"))
-        console.print(table)
+            console.print(Text.assemble((f"{violation.count:>7} lines  ", "bold"), violation.violation))
+            console.print(Text(f"{'':>15}e.g. {example.file}:{example.line_number}  {example.text}", style="dim"))
         if len(result.violations) > TOP_VIOLATIONS:
             console.print(f"… and {len(result.violations) - TOP_VIOLATIONS} more kinds (see --json).")
     if result.error_lines:
@@ -42,6 +39,10 @@ def render(console: Console, result: CheckLogsResult) -> None:
             f"{result.errors_without_request_id} without a request_id."
         )
         for line in result.error_examples:
-            console.print(Text(f"  {line.example.file}:{line.example.line_number} (no {' and no '.join(line.missing)})  {line.example.text}"))
+            console.print(
+                Text(
+                    f"  {line.example.file}:{line.example.line_number} (no {' and no '.join(line.missing)})  {line.example.text}"
+                )
+            )
     else:
         console.print("No ERROR lines.")

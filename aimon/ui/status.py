@@ -94,7 +94,9 @@ def _deliveries(console: Console, deliveries: dict[str, Any]) -> None:
     console.print(f"Deliveries pending: {pending}; failed: {failed}")
     for problem in deliveries["problems"]:
         console.print(
-            Text(f"  #{problem['id']} {problem['channel']} {problem['status']} after {problem['attempts']} attempts: {problem['last_error'] or ''}")
+            Text(
+                f"  #{problem['id']} {problem['channel']} {problem['status']} after {problem['attempts']} attempts: {problem['last_error'] or ''}"
+            )
         )
 
 
@@ -111,7 +113,14 @@ def _fingerprints(console: Console, fingerprints: dict[str, Any]) -> None:
             table.add_column(column, overflow="fold")
         for row in rows:
             state = row["state"] if not row["state_until"] else f"{row['state']} until {row['state_until']}"
-            table.add_row(row["fingerprint"], str(row["count"]), row["last_seen"], state, row["error_code"] or "", Text(row["template"]))
+            table.add_row(
+                row["fingerprint"],
+                str(row["count"]),
+                row["last_seen"],
+                state,
+                row["error_code"] or "",
+                Text(row["template"]),
+            )
         console.print(table)
 
 

@@ -105,7 +105,9 @@ class FakeLoki:
 
     def __init__(self, *, tenant: str | None = None, username: str | None = None, password: str | None = None) -> None:
         self.tenant = tenant
-        self.auth = None if username is None else "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.auth = (
+            None if username is None else "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        )
         self.streams: dict[tuple[tuple[str, str], ...], _Stream] = {}
         self.requests: list[Request] = []
         self.faults: deque[Fault] = deque()
@@ -118,7 +120,7 @@ class FakeLoki:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -142,7 +144,9 @@ class FakeLoki:
             # Loki keeps each stream ordered by time; entries with equal timestamps keep their push order.
             stream.entries.sort(key=lambda entry: entry[0])
 
-    def query_range(self, query: str, start: int, end: int, limit: int = 100, direction: str = "backward") -> dict[str, Any]:
+    def query_range(
+        self, query: str, start: int, end: int, limit: int = 100, direction: str = "backward"
+    ) -> dict[str, Any]:
         """The ``data`` part of a query_range answer, computed like Loki does."""
         matchers, filters = parse_query(query)
         picked: list[tuple[int, int, int, str]] = []  # (ns, stream index, position, line)
