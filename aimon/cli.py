@@ -60,9 +60,15 @@ def _render(name: str, result: Any, as_json: bool) -> None:
         return
     from importlib import import_module
 
+    module = import_module(f"aimon.ui.{name}")
+    plain = getattr(module, "plain", None)
+    text = plain(result) if plain is not None else None
+    if text is not None:
+        # A one-line summary (an idle cron tick) needs no rich import.
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
     from rich.console import Console
 
-    module = import_module(f"aimon.ui.{name}")
     module.render(Console(highlight=False, soft_wrap=True), result)
 
 

@@ -16,6 +16,8 @@ Windows are in log time, so replaying a file yields the same detections. Ignored
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
@@ -240,10 +242,11 @@ def apply_batch(
         " ON CONFLICT (fingerprint, minute) DO UPDATE SET n = n + excluded.n",
         [(fid, minute, n) for (fid, minute), n in sorted(counts_by_canonical.items())],
     )
-    touched = sorted({fid for fid, _ in counts_by_canonical})
-    for fid in touched:
-        windows = sorted({minute for f, minute in counts_by_canonical if f == fid})
-        for spike in _spikes(conn, fid, windows, settings.thresholds, now):
+    touched: dict[str, list[int]] = {}
+    for fid, minute in counts_by_canonical:
+        touched.setdefault(fid, []).append(minute)
+    for fid, minutes in sorted(touched.items()):
+        for spike in _spikes(conn, fid, minutes, settings.thresholds, now):
             _add(applied, spike)
     _prune(conn, settings.thresholds)
     return applied
@@ -328,15 +331,17 @@ def _spikes(conn: sqlite3.Connection, fid: str, minutes: list[int], limits: Thre
         return []
     born = int(first_seen.timestamp() // 60)
     width = limits.spike_window_minutes
+    windows = sorted({minute // width * width for minute in minutes})
+    total = _counter(conn, fid, windows[0] - limits.spike_baseline_minutes, windows[-1] + width)
     found: list[dict[str, Any] | None] = []
-    for window in sorted({minute // width * width for minute in minutes}):
+    for window in windows:
         history = min(limits.spike_baseline_minutes, window - born)
         if history < max(limits.spike_warmup_minutes, 1):
             continue  # still warming up: a new error's first burst is "new", not a spike
-        n = _sum(conn, fid, window, window + width)
+        n = total(window, window + width)
         if n < limits.spike_min_count:
             continue
-        baseline = _sum(conn, fid, window - history, window) / max(history / width, 1.0)
+        baseline = total(window - history, window) / max(history / width, 1.0)
         if n < limits.spike_factor * baseline or n <= baseline:
             continue
         start, end = iso(window * 60.0) or now, iso((window + width) * 60.0) or now
@@ -348,11 +353,19 @@ def _spikes(conn: sqlite3.Connection, fid: str, minutes: list[int], limits: Thre
     return found
 
 
-def _sum(conn: sqlite3.Connection, fid: str, start: int, end: int) -> int:
-    row = conn.execute(
-        "SELECT coalesce(sum(n), 0) FROM counts WHERE fingerprint = ? AND minute >= ? AND minute < ?", (fid, start, end)
-    ).fetchone()
-    return int(row[0])
+def _counter(conn: sqlite3.Connection, fid: str, start: int, end: int) -> Callable[[int, int], int]:
+    """``total(a, b)``: occurrences of ``fid`` in minutes ``[a, b)``, from one query (prefix sums)."""
+    rows = conn.execute(
+        "SELECT minute, n FROM counts WHERE fingerprint = ? AND minute >= ? AND minute < ? ORDER BY minute",
+        (fid, start, end),
+    ).fetchall()
+    keys = [row[0] for row in rows]
+    prefix = [0, *itertools.accumulate(row[1] for row in rows)]
+
+    def total(a: int, b: int) -> int:
+        return prefix[bisect.bisect_left(keys, b)] - prefix[bisect.bisect_left(keys, a)]
+
+    return total
 
 
 def _prune(conn: sqlite3.Connection, limits: Thresholds) -> None:

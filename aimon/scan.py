@@ -21,44 +21,33 @@ calls the checkpoint writer in the same transaction (with ``--since``/read-only 
 
 from __future__ import annotations
 
-import os
-import pickle
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from aimon.config import parse_duration
 from aimon.context import Context
 from aimon.detect import Applied, Batch, apply_batch, cached_fingerprinter
-from aimon.errors import StateError, UsageError
-from aimon.parsing import Malformed
-from aimon.parsing.chunks import LineScanner
+from aimon.errors import UsageError
 from aimon.parsing.timestamps import parse_timestamp
 from aimon.records import LEVEL_RANK, LogRecord
 from aimon.sources.files import (
     Checkpoint,
-    ReadOutcome,
     ReadTask,
     expand_paths,
     is_gz,
     load_checkpoint,
     load_seen,
     plan_reads,
-    read_records,
     remember_seen,
     rotated_siblings,
     save_checkpoint,
-    seek_time,
-    split_points,
 )
+from aimon.sources.reader import read_task, seek_time
 from aimon.state import iso, transaction, utcnow
-
-PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # below this one process reads faster than two start
-MAX_WORKERS = 4
 
 
 @dataclass
@@ -109,8 +98,14 @@ class Aggregator:
     def fingerprint(self, record: LogRecord) -> tuple[str, str, int]:
         """``(id, template, algo)`` of a record (the fingerprinter is built on first use: idle scans never pay)."""
         if self._fingerprint is None:
-            self._fingerprint = cached_fingerprinter(_make_fingerprinter(self.ctx), _digit_fold(self.ctx))
+            self.ready()
+        assert self._fingerprint is not None
         return self._fingerprint(record)
+
+    def ready(self) -> None:
+        """Build the fingerprinter now (it reads learned merges from the state file): before reading in workers."""
+        if self._fingerprint is None:
+            self._fingerprint = cached_fingerprinter(_make_fingerprinter(self.ctx), _digit_fold(self.ctx))
 
     def new_batch(self) -> Batch:
         return Batch(self.fingerprint, self.min_rank, self.since)
@@ -296,8 +291,11 @@ def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, 
     report: dict[str, Any] = {"source": source, "note": plan.note, "lines": 0, "bytes": 0}
     remember = list(plan.seen)
     for task in plan.tasks:
+        if ctx.dry_run:
+            # Nothing is checkpointed, so holding an unfinished panic for the next tick would only hide it (CI gate).
+            task = replace(task, final=True)
         lines_before = aggregator.pending.lines
-        batch, outcome = _read_task(ctx, aggregator, source, task)
+        batch, outcome = read_task(ctx, aggregator, source, task)
         aggregator.merge(batch)
         report["lines"] += aggregator.pending.lines - lines_before
         report["bytes"] += max(0, outcome.end - task.start)
@@ -337,7 +335,7 @@ def _triage_source(ctx: Context, aggregator: Aggregator, path: Path, since: floa
         start = 0 if gz else seek_time(candidate, since)
         task = ReadTask(candidate, start, st.st_ino, st.st_dev, None, gz=gz, final=True)
         lines_before = aggregator.pending.lines
-        batch, outcome = _read_task(ctx, aggregator, str(candidate), task)
+        batch, outcome = read_task(ctx, aggregator, str(candidate), task)
         aggregator.merge(batch)
         report["lines"] += aggregator.pending.lines - lines_before
         report["bytes"] += max(0, outcome.end - start)
@@ -357,111 +355,6 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
-
-
-# ------------------------------------------------------------------------------------------------------ reading a task
-
-
-def _read_task(ctx: Context, aggregator: Aggregator, source: str, task: ReadTask) -> tuple[Batch, ReadOutcome]:
-    """Read one task, in several processes when it is big (a cut is made only where a new record starts)."""
-    size = _size(task.path) or 0
-    workers = _workers()
-    if task.gz or workers < 2 or size - task.start < PARALLEL_MIN_BYTES or not hasattr(os, "fork"):
-        return _read_segment(ctx, aggregator, source, task, None, progress_scale=1)
-    cuts = split_points(task.path, task.start, size, workers)
-    if not cuts:
-        return _read_segment(ctx, aggregator, source, task, None, progress_scale=1)
-    bounds = list(zip([task.start, *cuts], [*cuts, None], strict=True))
-    jobs: list[Callable[[], tuple[Batch, ReadOutcome]]] = [
-        partial(_read_segment, ctx, aggregator, source, replace(task, start=start), stop,
-                progress_scale=len(bounds) if index == 0 else 0)
-        for index, (start, stop) in enumerate(bounds)
-    ]
-    results = _fork_map(jobs)
-    batch, outcome = results[0]
-    for later_batch, later_outcome in results[1:]:
-        batch.merge(later_batch)
-        outcome = ReadOutcome(later_outcome.end, outcome.lines + later_outcome.lines, later_outcome.eof,
-                              later_outcome.held_panic)
-    batch.fingerprint = aggregator.fingerprint
-    return batch, outcome
-
-
-def _read_segment(
-    ctx: Context, aggregator: Aggregator, source: str, task: ReadTask, stop: int | None, *, progress_scale: int
-) -> tuple[Batch, ReadOutcome]:
-    settings = ctx.settings
-    scanner = LineScanner(settings.log_format, settings.error_code_fields, settings.min_level)
-    batch = aggregator.new_batch()
-    outcome = ReadOutcome(task.start)
-    try:
-        fallback = task.path.stat().st_mtime
-    except OSError:
-        fallback = None
-    total = (_size(task.path) or 0) if not task.gz else 0
-    progress = None
-    if ctx.progress is not None and progress_scale and total > task.start:
-        report, label = ctx.progress, task.path.name
-
-        def progress(position: int) -> None:
-            # With several workers only the first reports: its share, scaled, stands for the whole.
-            report(label, min(total - task.start, (position - task.start) * progress_scale), total - task.start)
-    try:
-        for offset, item in read_records(task, scanner, outcome, stop=stop, progress=progress,
-                                         should_stop=ctx.deadline.expired if stop is None else None):
-            if isinstance(item, Malformed):
-                batch.add_malformed(item.reason)
-            else:
-                batch.add(source, offset, item, scanner.assembler.last_ts or fallback)
-    except (OSError, EOFError, ValueError) as exc:  # a corrupt .gz, a file that vanished mid-read
-        ctx.notice(f"{task.path}: stopped reading at byte {outcome.end}: {exc}")
-    batch.lines = outcome.lines
-    return batch, outcome
-
-
-def _workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_WORKERS))
-
-
-def _fork_map(jobs: list[Callable[[], Any]]) -> list[Any]:
-    """Run the jobs in parallel: all but the first in forked children, the first here; results in order.
-
-    Children share nothing but the pipe they write their pickled result to, and leave with ``os._exit``: they never
-    touch the state file or the parent's buffers.
-    """
-    children: list[tuple[int, int]] = []
-    for job in jobs[1:]:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            os.close(read_end)
-            try:
-                payload = pickle.dumps(("ok", job()), protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:
-                payload = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(payload)
-            os._exit(0)
-        os.close(write_end)
-        children.append((pid, read_end))
-    results = [jobs[0]()]
-    errors = []
-    for pid, read_end in children:
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
-        os.waitpid(pid, 0)
-        status, value = pickle.loads(data) if data else ("error", "worker died")
-        if status == "ok":
-            results.append(value)
-        else:
-            errors.append(value)
-    if errors:
-        raise StateError(f"a scan worker failed: {errors[0]}")
-    return results
 
 
 def _learn(ctx: Context, aggregator: Aggregator) -> None:

@@ -12,6 +12,8 @@ runs, with the page cache warm, measured in child processes; peak RSS comes from
 
 Targets (from the issue): full scan ≥ 1/3 of ``grep -c -F '"level":"ERROR"'`` throughput and ≥ 10× jq; peak RSS
 ≤ 100 MB; a scan with nothing new ≤ 0.3 s and without importing openai/github/requests/rich; ``--since 1h`` ≤ 1 s.
+The throughput ratios mean something at the default 1 GB only: on a small log aimon's start-up (~0.2 s) dominates.
+A full scan of a big file uses up to four processes (one per CPU); the figures depend on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def generate(path: Path, size_mb: float, error_rate: float, seed: int = 7) -> di
     return stats
 
 
-def run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, bytes]:
+def run(command: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> tuple[float, int, bytes]:
     """Wall seconds, peak RSS (KB, of the child and what it waited for) and stdout of one command.
 
     Output goes to a pipe, never /dev/null: GNU grep stops at the first match when its output is /dev/null.
@@ -105,17 +107,18 @@ def run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, i
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 1):
+    if process.returncode not in ok:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {errors.decode(errors='replace')[-2000:]}")
     return elapsed, usage.ru_maxrss, output
 
 
-def best(command: list[str], runs: int, env: dict[str, str] | None = None, before: object = None) -> tuple[float, int]:
+def best(command: list[str], runs: int, env: dict[str, str] | None = None, before: object = None,
+         ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
     times, peak = [], 0
     for _ in range(runs):
         if callable(before):
             before()
-        elapsed, rss, _ = run(command, env)
+        elapsed, rss, _ = run(command, env, ok)
         times.append(elapsed)
         peak = max(peak, rss)
     return min(times), peak
@@ -127,6 +130,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement; the best counts (default 3)")
     parser.add_argument("--error-rate", type=float, default=0.01, help="share of ERROR lines (default 0.01)")
     parser.add_argument("--keep", type=Path, help="generate into (and keep) this folder instead of a temporary one")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: reuse a log generated there before")
     parser.add_argument("--no-jq", action="store_true", help="skip jq (it takes about a minute per GB)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
@@ -136,10 +140,14 @@ def main() -> int:
     log, db = folder / "app.log", folder / "state.db"
     try:
         started = time.perf_counter()
-        stats = generate(log, args.size, args.error_rate)
+        stats_file = folder / "app.log.stats.json"
+        if args.reuse and log.is_file() and stats_file.is_file():
+            stats = json.loads(stats_file.read_text())
+        else:
+            stats = generate(log, args.size, args.error_rate)
+            stats_file.write_text(json.dumps(stats))
+            print(f"generated {log.stat().st_size / 1e6:,.0f} MB in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         size = log.stat().st_size
-        print(f"generated {size / 1e6:,.0f} MB, {stats['lines']:,} lines, {stats['errors']:,} ERROR, "
-              f"{stats['panics']} panics in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         aimon = [sys.executable, "-m", "aimon"]
         env = {key: value for key, value in os.environ.items() if not key.startswith("AIMON_")}
         env.update(AIMON_DB=str(db), AIMON_CONFIG=str(folder / "none.toml"))
@@ -152,7 +160,7 @@ def main() -> int:
         figures: dict[str, object] = {"size_bytes": size, **stats}
         grep = shutil.which("grep")
         if grep:
-            figures["grep_s"], _ = best([grep, "-c", "-F", '"level":"ERROR"', str(log)], args.runs)
+            figures["grep_s"], _ = best([grep, "-c", "-F", '"level":"ERROR"', str(log)], args.runs, ok=(0, 1))
         scan_s, scan_rss = best([*aimon, "scan", str(log), "--json"], args.runs, env, before=fresh_state)
         figures["scan_s"], figures["scan_peak_rss_mb"] = scan_s, scan_rss / 1024
         run([*aimon, "scan", str(log), "--json"], env)  # leave the state at the end of the file

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aimon.scan
+from aimon.sources import reader
 from aimon.sources.files import Checkpoint, expand_paths, plan_reads, rotated_siblings
 
 _counter = iter(range(10**9))
@@ -259,11 +260,11 @@ def test_parallel_reading_finds_exactly_what_one_reader_finds(cli: Any, isolated
     write(isolated / "one.log", *lines)
     write(isolated / "two.log", *lines)
     sequential = scan(cli, isolated / "one.log")
-    monkeypatch.setattr(aimon.scan, "PARALLEL_MIN_BYTES", 1)
-    monkeypatch.setattr(aimon.scan, "_workers", lambda: 3)
+    monkeypatch.setattr(reader, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(reader, "worker_count", lambda: 3)
     calls = []
-    original = aimon.scan._fork_map
-    monkeypatch.setattr(aimon.scan, "_fork_map", lambda jobs: calls.append(len(jobs)) or original(jobs))
+    original = reader.fork_map
+    monkeypatch.setattr(reader, "fork_map", lambda jobs: calls.append(len(jobs)) or original(jobs))
     parallel = scan(cli, isolated / "two.log")
     assert calls == [3]
     assert parallel["lines"] == sequential["lines"] == 3012

@@ -222,6 +222,7 @@ def test_text_spans_carry_the_request_id_and_fields_the_error_code() -> None:
     line = "2024-01-02T03:04:05Z ERROR request{method=GET request_id=abc-1}: shop::api: boom error_code=E_SHOP"
     record = parse_line(line)
     assert (record.request_id, record.error_code, record.target) == ("abc-1", "E_SHOP", "shop::api")
+    assert (record.message, record.fields) == ("boom", {"error_code": "E_SHOP"})  # fields follow the message
     assert record.spans == [{"name": "request", "method": "GET", "request_id": "abc-1"}]
 
 

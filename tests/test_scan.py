@@ -15,7 +15,7 @@ import pytest
 from aimon.config import load_settings
 from aimon.context import Context
 from aimon.scan import run_scan
-from aimon.sources.files import seek_time
+from aimon.sources.reader import seek_time
 from aimon.state import open_db
 
 PAY = '{"timestamp":"2026-01-01T10:00:%02d.000000Z","level":"ERROR","fields":{"message":"card declined for order %d","error_code":"PAY_DECLINED"},"target":"shop::pay","span":{"request_id":"req-%d","name":"request"},"spans":[{"request_id":"req-%d","name":"request"}]}\n'
@@ -220,3 +220,14 @@ def test_progress_is_reported_when_asked(isolated: Path) -> None:
     result = run_scan(ctx, [str(log)], None)
     assert result.lines == 8
     assert calls == [("app.log", log.stat().st_size, log.stat().st_size)]
+
+
+def test_an_idle_tick_prints_one_plain_line(isolated: Path) -> None:
+    from aimon.ui.scan import plain
+
+    log = isolated / "app.log"
+    sample(log)
+    settings = load_settings()
+    ctx = Context(settings=settings, db=open_db(settings.db_path))
+    assert plain(run_scan(ctx, [str(log)], None)) is None  # groups to show: the table needs rich
+    assert plain(run_scan(ctx, [str(log)], None)) == "Read 0 lines: 0 error groups, detections: none."

@@ -40,7 +40,7 @@ class Malformed(Exception):
         return hash(self.reason)
 
 
-def decode(line: bytes | str) -> str:
+def decode(line: bytes | bytearray | str) -> str:
     """The text of one line without its line ending; :class:`Malformed` for NUL bytes or invalid UTF-8."""
     if isinstance(line, bytes | bytearray | memoryview):
         data = bytes(line)
@@ -94,7 +94,12 @@ def parse_line(line: bytes | str, fmt: str = "auto", error_code_fields: Sequence
     Raises :class:`Malformed` when the line cannot be read; an empty line is malformed too (``iter_records`` skips
     empty lines instead).
     """
-    text = decode(line)
+    return _parse_decoded(decode(line), fmt, error_code_fields)
+
+
+def _parse_decoded(text: str, fmt: str, error_code_fields: Sequence[str]) -> LogRecord:
+    if text[:1] == "{" and text[-1:] == "}" and fmt != "text":  # the usual tracing JSON line: no copies
+        return _parse_json(text, error_code_fields)
     stripped = text.strip()
     if not stripped:
         raise Malformed("empty line")
@@ -150,8 +155,12 @@ class RecordAssembler:
         """Forget an open panic block (its lines will be read again on the next tick)."""
         self._block = None
 
-    def feed(self, offset: int, line: bytes | str) -> list[Item]:
+    def feed(self, offset: int, line: bytes | bytearray | str) -> list[Item]:
         """Take one line (with or without its newline); return the records it finished."""
+        if self._block is None and line[:1] == b"{" and self.fmt != "text" and len(line) <= MAX_LINE_BYTES:
+            record = self._fast_json(line)  # type: ignore[arg-type]
+            if record is not None:
+                return [(offset, record)]
         out: list[Item] = []
         if self._block is not None:
             text = _lenient(line)
@@ -163,15 +172,15 @@ class RecordAssembler:
         except Malformed as exc:
             out.append((offset, exc))
             return out
-        if not text.strip() or text.startswith(_BOILERPLATE):
+        if text[:1] != "{" and (not text.strip() or text.startswith(_BOILERPLATE)):
             return out  # blank lines and orphan panic boilerplate are not records
-        if self.fmt != "json" and "panicked at" in text and HEADER_RE.match(text):
+        if text[:1] != "{" and "panicked at" in text and HEADER_RE.match(text):  # panics, whatever the format
             block = parse_header(text)
             if block is not None:
                 self._block, self._block_offset = block, offset
                 return out
         try:
-            record = parse_line(text, self.fmt, self.error_code_fields)
+            record = _parse_decoded(text, self.fmt, self.error_code_fields)
         except Malformed as exc:
             out.append((offset, exc))
             return out
@@ -181,6 +190,20 @@ class RecordAssembler:
             record.ts = self.last_ts
         out.append((offset, record))
         return out
+
+    def _fast_json(self, line: bytes | bytearray) -> LogRecord | None:
+        # The usual line of a tracing JSON log: orjson checks the UTF-8 (and refuses NUL bytes) itself, so the line is
+        # decoded once, only to keep its text. Anything unusual takes the general path, which says what is wrong.
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        record = record_from_json(value, line.decode("utf-8").rstrip("\r\n"), self.error_code_fields)
+        if record.ts is not None:
+            self.last_ts = record.ts
+        return record
 
     def flush(self) -> list[Item]:
         """Finish an open panic block (end of input)."""
@@ -196,7 +219,7 @@ class RecordAssembler:
         return item
 
 
-def _lenient(line: bytes | str) -> str:
+def _lenient(line: bytes | bytearray | str) -> str:
     if isinstance(line, str):
         return line.rstrip("\r\n")
     return bytes(line[: MAX_LINE_BYTES]).decode("utf-8", "replace").rstrip("\r\n")

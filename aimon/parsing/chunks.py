@@ -102,7 +102,7 @@ class LineScanner:
         while pos < end:
             newline = buf.find(b"\n", pos, end)
             stop = end if newline < 0 else newline + 1
-            line = bytes(buf[pos:stop])
+            line = buf[pos:stop]
             if PANIC_MARKER in line and not self.assembler.in_panic:
                 self._time_hint(buf, pos)
             yield from feed(base + pos, line)
@@ -137,7 +137,7 @@ class LineScanner:
                 continue  # already read as part of a panic block
             newline = buf.find(b"\n", start, end)
             stop = end if newline < 0 else newline + 1
-            line = bytes(buf[start:stop])
+            line = buf[start:stop]
             if PANIC_MARKER in line:
                 self._time_hint(buf, start)
             elif b"ked at" in line and not any(marker in line for marker in self._levels):

@@ -99,13 +99,13 @@ def _first(fields: dict[str, Any], keys: Sequence[str]) -> str | None:
 
 
 def _request_id(fields: dict[str, Any], spans: list[dict[str, Any]]) -> str | None:
-    found = _first(fields, REQUEST_ID_KEYS)
-    if found:
-        return found
-    for span in reversed(spans):  # the innermost span that has one
-        found = _first(span, REQUEST_ID_KEYS)
-        if found:
-            return found
+    for holder in (fields, *reversed(spans)):  # the event, then the innermost span that has one
+        for key in REQUEST_ID_KEYS:
+            value = holder.get(key)
+            if value is not None:
+                text = value if isinstance(value, str) else _scalar_text(value)
+                if text:
+                    return text
     return None
 
 

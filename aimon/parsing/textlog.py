@@ -32,6 +32,18 @@ _FILE_LINE_RE = re.compile(r"([\w./\\-]+\.\w+):(\d+):\s")
 _KV_RE = re.compile(r"(?:^|[\s{,])([A-Za-z_][\w.]*)=(\"(?:[^\"\\]|\\.)*\"|[^\s,}]+)")
 
 
+_TRAILING_FIELD_RE = re.compile(r"\s+[A-Za-z_][\w.]*=(?:\"(?:[^\"\\]|\\.)*\"|[^\s\"{}()\[\],=]+)$")
+
+
+def _without_trailing_fields(message: str) -> str:
+    """``query failed error_code=DB_SLOW took=3ms`` → ``query failed``: tracing writes an event's fields after its
+    message, and they are fields (as in the JSON format), not part of what the message says."""
+    stripped = message
+    while (found := _TRAILING_FIELD_RE.search(stripped)) is not None:
+        stripped = stripped[: found.start()]
+    return stripped or message
+
+
 def _field_values(text: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for key, value in _KV_RE.findall(text):
@@ -119,7 +131,7 @@ def _tracing_tail(record: LogRecord, rest: str, error_code_fields: Sequence[str]
         if location:
             record.file, record.line = split_location(f"{location.group(1)}:{location.group(2)}")
             rest = rest[location.end():]
-    record.message = rest.strip()
+    record.message = _without_trailing_fields(rest.strip())
     fields = _field_values(rest) if "=" in rest else {}
     record.fields = dict(fields)
     record.error_code = next((fields[key] for key in error_code_fields if fields.get(key)), None)

@@ -126,16 +126,42 @@ def open_db(path: Path, *, dry_run: bool = False) -> sqlite3.Connection:
     return conn
 
 
+# SQLite results that mean the state file cannot be written (disk full, I/O error, read-only, gone), as opposed to a
+# bug in a statement: they become a StateError that says what to do.
+_STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN")
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception): one stage step, all or nothing."""
-    conn.execute("BEGIN IMMEDIATE")
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception): one stage step, all or nothing.
+
+    A full disk or an I/O error while writing raises :class:`~aimon.errors.StateError` (the step is rolled back).
+    """
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            # After SQLITE_FULL or an I/O error SQLite may have rolled back already: a second ROLLBACK would raise
+            # "no transaction is active" and hide the error that says what happened.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        if not str(getattr(exc, "sqlite_errorname", "")).startswith(_STORAGE_ERRORS):
+            raise
+        raise StateError(
+            f"state file {_main_path(conn)}: {exc} ({exc.sqlite_errorname}). Free space on its disk (or make it "
+            "writable); this step was rolled back and the next run does it again."
+        ) from exc
+
+
+def _main_path(conn: sqlite3.Connection) -> str:
+    try:
+        return str(conn.execute("PRAGMA database_list").fetchone()[2] or "(in memory)")
+    except sqlite3.Error:
+        return "(unknown)"
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:

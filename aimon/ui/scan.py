@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from aimon.scan import ScanResult
+
+if TYPE_CHECKING:  # rich is imported only when there is something to draw (see plain())
+    from rich.console import Console
+    from rich.table import Table
 
 _KIND_STYLE = {"new": "bold red", "spike": "yellow", "regression": "magenta"}
 SAMPLE_CHARS = 80
@@ -25,8 +27,20 @@ def summary_line(result: ScanResult) -> str:
     return text + ("." if result.since else f", detections: {told}.")
 
 
+def plain(result: ScanResult) -> str | None:
+    """The whole output when it is one line of plain text (a cron tick with nothing to show), else ``None``.
+
+    Lets the command print an idle tick's summary without importing rich.
+    """
+    if result.groups or result.detections or result.malformed_reasons or any(s.get("note") for s in result.sources):
+        return None
+    return summary_line(result)
+
+
 def render(console: Console, result: ScanResult) -> None:
     """The summary, the notes of sources that need attention, and the groups (newest last seen first)."""
+    from rich.text import Text
+
     console.print(summary_line(result))
     for source in result.sources:
         if source.get("note"):
@@ -44,6 +58,9 @@ def render(console: Console, result: ScanResult) -> None:
 
 def groups_table(result: ScanResult) -> Table:
     """One row per error group: last seen, count, level, code, fingerprint, template."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(show_lines=False, header_style="bold", expand=False)
     table.add_column("last seen", no_wrap=True)
     table.add_column("count", justify="right")
