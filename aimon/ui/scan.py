@@ -61,24 +61,26 @@ def groups_table(result: ScanResult) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(show_lines=False, header_style="bold", expand=False)
+    # The template is what a reader needs most: the other columns stay narrow (the fingerprint shows a prefix,
+    # which `aimon ignore` / `aimon resolve` accept; --json has the whole id).
+    table = Table(show_lines=False, header_style="bold", expand=False, box=None, pad_edge=False)
     table.add_column("last seen", no_wrap=True)
-    table.add_column("count", justify="right")
-    table.add_column("level")
-    table.add_column("code")
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("level", no_wrap=True)
+    table.add_column("code", no_wrap=True, max_width=18, overflow="ellipsis")
     table.add_column("fingerprint", no_wrap=True)
-    table.add_column("template", overflow="fold")
+    table.add_column("template", overflow="fold", min_width=30, ratio=1)
     for group in result.groups:
         template = group["template"]
         if len(template) > SAMPLE_CHARS * 2:
             template = template[: SAMPLE_CHARS * 2] + "…"
         level_style = "bold red" if group["level"] == "PANIC" else "red" if group["level"] in ("ERROR", "FATAL") else ""
         table.add_row(
-            (group["last_seen"] or "")[:19].replace("T", " "),
+            (group["last_seen"] or "")[5:19].replace("T", " "),
             f"{group['count']:,}",
             Text(group["level"], style=level_style),
             group["error_code"] or "",
-            group["fingerprint"],
+            group["fingerprint"][:10],
             Text(template),
         )
     return table
