@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,28 +107,41 @@ def _run_stage(
 ) -> None:
     """Load settings, open the state (an in-memory copy under --dry-run), run one core call, render, exit."""
     with _guard():
-        from aimon.clock import Deadline
-        from aimon.context import Context
-        from aimon.state import open_db
-
         settings = _settings(env_file, db, extra)
-        conn = open_db(settings.db_path, dry_run=dry_run)
-        try:
-            ctx = Context(
-                settings=settings,
-                db=conn,
-                dry_run=dry_run,
-                deadline=Deadline(settings.tick_budget) if name == "run" else Deadline.unlimited(),
-                notice=_stderr,
-                progress=_progress_bar() if progress and sys.stderr.isatty() and not as_json else None,
-            )
-            result = work(ctx)
-        finally:
-            conn.close()
+        with ExitStack() as stack:
+            if not dry_run and name in _LOCKED_STAGES:
+                from aimon.pipeline import stage_lock
+
+                stack.enter_context(stage_lock(settings, name.replace("_", "-")))
+            result = _work(name, work, settings, dry_run=dry_run, as_json=as_json, progress=progress)
         _render(name, result, as_json)
         code = int(getattr(result, "exit_code", 0))
     if code:
         raise typer.Exit(code)
+
+
+# Stages that read logs or send things: run by hand, they wait for a cron tick holding the run lock.
+_LOCKED_STAGES = frozenset({"scan", "diagnose", "notify", "open_issue", "autofix"})
+
+
+def _work(name: str, work: Callable[[Any], Any], settings: Any, *, dry_run: bool, as_json: bool, progress: bool) -> Any:
+    from aimon.clock import Deadline
+    from aimon.context import Context
+    from aimon.state import open_db
+
+    conn = open_db(settings.db_path, dry_run=dry_run)
+    try:
+        ctx = Context(
+            settings=settings,
+            db=conn,
+            dry_run=dry_run,
+            deadline=Deadline(settings.tick_budget) if name == "run" else Deadline.unlimited(),
+            notice=_stderr,
+            progress=_progress_bar() if progress and sys.stderr.isatty() and not as_json else None,
+        )
+        return work(ctx)
+    finally:
+        conn.close()
 
 
 def _progress_bar() -> Callable[[str, int, int], None]:
@@ -213,7 +226,7 @@ def fingerprint(
 
 def _open_or_fail(path: str) -> Any:
     try:
-        return open(path, "rb")  # noqa: SIM115 - read until the process ends
+        return open(path, "rb")
     except OSError as exc:
         raise _fail(f"{path}: {exc.strerror}", EXIT_USAGE) from None
 

@@ -430,12 +430,12 @@ def var_for_field(field_name: str) -> Var:
 
 
 __all__ = [
+    "VARS",
     "CatalogEntry",
     "FingerprintRule",
     "Secret",
     "Settings",
     "Thresholds",
-    "VARS",
     "env_example",
     "load_settings",
     "parse_duration",

@@ -217,6 +217,9 @@ def apply_batch(
         row = conn.execute("SELECT * FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
         first, last = iso(group.first_ts) or now, iso(group.last_ts) or now
         sample = redact(group.record.message)
+        # Masking removes most variable parts, not every secret shape (`password=hunter2`): the template is shown
+        # and sent too, so it is stored redacted like the sample.
+        group.template = redact(group.template)
         if row is None:
             _insert_fingerprint(conn, fid, group, sample, first, last, now)
             applied.created.append(fid)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from aimon.config import Settings
 from aimon.context import Context
 from aimon.errors import AimonError, StateError, UsageError
 from aimon.state import iso, transaction, utcnow
@@ -125,6 +127,37 @@ class RunResult:
 def lock_path(db_path: Path) -> Path:
     """The lock file of ``aimon run``: next to the state file, so two state files never block each other."""
     return db_path.with_name(db_path.name + ".lock")
+
+
+# How much longer than a tick's budget a hand-run stage waits for the run lock.
+STAGE_LOCK_GRACE = 10.0
+
+
+@contextmanager
+def stage_lock(settings: Settings, command: str) -> Iterator[None]:
+    """Hold the run lock for a stage run by hand, waiting for a cron tick that holds it to finish.
+
+    Two processes reading the same files would each count the lines they read before either commits its checkpoint;
+    one lock for ``aimon run`` and every stage command makes that impossible.
+    """
+    from filelock import FileLock, Timeout
+
+    path = lock_path(settings.db_path)
+    wait = settings.tick_budget + STAGE_LOCK_GRACE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path, timeout=wait)
+        lock.acquire()
+    except Timeout:
+        raise StateError(
+            f"aimon {command}: another aimon run held {path} for {wait:.0f}s; try again when it has finished."
+        ) from None
+    except OSError as exc:
+        raise StateError(f"cannot create the lock file {path} ({exc.strerror or exc}); make its folder writable.") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, fail_on: str | None) -> RunResult:
