@@ -60,6 +60,7 @@ def _render(name: str, result: Any, as_json: bool) -> None:
         return
     from importlib import import_module
 
+    result = _shown(result)
     module = import_module(f"aimon.ui.{name}")
     plain = getattr(module, "plain", None)
     text = plain(result) if plain is not None else None
@@ -70,6 +71,29 @@ def _render(name: str, result: Any, as_json: bool) -> None:
     from rich.console import Console
 
     module.render(Console(highlight=False, soft_wrap=True), result)
+
+
+def _shown(value: Any) -> Any:
+    """``value`` (a result, its lists, dicts and dataclasses) with the control characters of every string shown as
+    symbols: a log line holding ``ESC[2J`` or an OSC 8 link must not drive the terminal of whoever reads the output."""
+    import dataclasses
+
+    from aimon.markdown import visible_controls
+
+    if isinstance(value, str):
+        return visible_controls(value)
+    if isinstance(value, dict):
+        return {key: _shown(item) for key, item in value.items()}
+    if isinstance(value, list) or type(value) is tuple:
+        return type(value)(_shown(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        import copy
+
+        shown = copy.copy(value)
+        for item in dataclasses.fields(value):
+            object.__setattr__(shown, item.name, _shown(getattr(value, item.name)))
+        return shown
+    return value
 
 
 @contextmanager
@@ -335,16 +359,7 @@ def ignore(
 
     Example: aimon ignore 3fa9c2 --for 24h
     """
-    from aimon.status import set_fingerprint_state
-
-    _run_stage(
-        "state_change",
-        lambda ctx: set_fingerprint_state(ctx, fingerprint_id, "ignored", for_),
-        as_json=as_json,
-        dry_run=False,
-        env_file=env_file,
-        db=db,
-    )
+    _change_state(fingerprint_id, "ignored", for_, as_json=as_json, env_file=env_file, db=db)
 
 
 @app.command()
@@ -358,11 +373,17 @@ def resolve(
 
     Example: aimon resolve 3fa9c2
     """
+    _change_state(fingerprint_id, "resolved", None, as_json=as_json, env_file=env_file, db=db)
+
+
+def _change_state(
+    fingerprint_id: str, state: str, for_: str | None, *, as_json: bool, env_file: Path | None, db: Path | None
+) -> None:
     from aimon.status import set_fingerprint_state
 
     _run_stage(
         "state_change",
-        lambda ctx: set_fingerprint_state(ctx, fingerprint_id, "resolved", None),
+        lambda ctx: set_fingerprint_state(ctx, fingerprint_id, state, for_),
         as_json=as_json,
         dry_run=False,
         env_file=env_file,

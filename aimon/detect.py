@@ -29,6 +29,7 @@ import orjson
 from aimon.config import Settings, Thresholds
 from aimon.records import LogRecord
 from aimon.state import iso, parse_iso
+from aimon.state.fingerprints import is_ignored
 
 KEEP_FIRST = 3  # occurrences kept per fingerprint: the first few…
 KEEP_LATEST = 3  # …and the latest few
@@ -195,10 +196,6 @@ class Applied:
     created: list[str] = field(default_factory=list)
 
 
-def _ignored(row: sqlite3.Row, now: str) -> bool:
-    return row["state"] == "ignored" and (row["state_until"] is None or row["state_until"] > now)
-
-
 def apply_batch(
     conn: sqlite3.Connection,
     batch: Batch,
@@ -313,7 +310,7 @@ def _detect(
     conn: sqlite3.Connection, fid: str, kind: str, start: str, end: str, count: int, baseline: float | None, now: str
 ) -> dict[str, Any] | None:
     row = conn.execute("SELECT * FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
-    if row is not None and _ignored(row, now):
+    if row is not None and is_ignored(row["state"], row["state_until"], now):
         return None  # counted, never told
     cursor = conn.execute(
         "INSERT INTO detections (fingerprint, kind, window_start, window_end, count, baseline, created_at)"
@@ -327,7 +324,7 @@ def _detect(
 def _spikes(conn: sqlite3.Connection, fid: str, minutes: list[int], limits: Thresholds, now: str) -> list[dict[str, Any] | None]:
     """Spike detections for the windows of ``fid`` that the batch added counts to."""
     row = conn.execute("SELECT first_seen, state, state_until FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
-    if row is None or _ignored(row, now):
+    if row is None or is_ignored(row["state"], row["state_until"], now):
         return []
     first_seen = parse_iso(row["first_seen"])
     if first_seen is None:

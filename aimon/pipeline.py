@@ -26,6 +26,7 @@ from aimon.config import Settings
 from aimon.context import Context
 from aimon.errors import AimonError, StateError, UsageError
 from aimon.state import iso, transaction, utcnow
+from aimon.state.fingerprints import ignored_sql
 
 DIAGNOSE_LIMIT = 20  # diagnoses per tick, as `aimon diagnose` does by default
 KEEP_RUNS = 7 * 24 * 60  # rows of `runs` kept: a week of minutely ticks (a summary is about a kilobyte)
@@ -167,22 +168,32 @@ def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, f
     if ctx.dry_run:
         # A dry run changes nothing on disk (not even a lock file) and works on its own in-memory copy.
         return _run(ctx, paths, since, fail_on)
+    path = lock_path(ctx.settings.db_path)
+    with try_lock(path) as held:
+        if not held:
+            message = f"another aimon run is in progress (lock {path}); this tick does nothing"
+            ctx.notice(message)
+            return RunResult(started_at=iso(utcnow()) or "", locked=message)
+        return _run(ctx, paths, since, fail_on)
+
+
+@contextmanager
+def try_lock(path: Path) -> Iterator[bool]:
+    """Take the lock file ``path`` without waiting: yields True while holding it, False when another process has it."""
     from filelock import FileLock, Timeout
 
-    path = lock_path(ctx.settings.db_path)
     lock = FileLock(path, blocking=False)
     try:
         lock.acquire()
     except Timeout:
-        message = f"another aimon run is in progress (lock {path}); this tick does nothing"
-        ctx.notice(message)
-        return RunResult(started_at=iso(utcnow()) or "", locked=message)
+        yield False
+        return
     except OSError as exc:
         raise StateError(
             f"cannot create the lock file {path} ({exc.strerror or exc}); make its folder writable."
         ) from None
     try:
-        return _run(ctx, paths, since, fail_on)
+        yield True
     finally:
         lock.release()
 
@@ -261,8 +272,7 @@ def _detections(ctx: Context, first_id: int) -> dict[str, int]:
     """Detections this run recorded, by kind; fingerprints that are ignored right now do not count."""
     rows = ctx.db.execute(
         "SELECT d.kind, count(*) FROM detections d JOIN fingerprints f ON f.fingerprint = d.fingerprint"
-        " WHERE d.id > ? AND NOT (f.state = 'ignored' AND (f.state_until IS NULL OR f.state_until > ?))"
-        " GROUP BY d.kind ORDER BY d.kind",
+        f" WHERE d.id > ? AND NOT {ignored_sql('f')} GROUP BY d.kind ORDER BY d.kind",
         (first_id, iso(utcnow())),
     ).fetchall()
     return {row[0]: row[1] for row in rows}

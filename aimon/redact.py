@@ -65,9 +65,10 @@ class Redactor:
     def __init__(self, extra_patterns: Sequence[str] = ()) -> None:
         self._seen: dict[tuple[str, str], str] = {}
         self._counts: dict[str, int] = {}
-        self._user = [re.compile(pattern) for pattern in extra_patterns]
+        # User patterns first (they know this service's secrets); the first group is the secret, else the whole match.
+        user = [re.compile(pattern) for pattern in extra_patterns]
         self._steps: list[Callable[[str], str]] = [
-            self._user_patterns,
+            *(self._sub(pattern, "secret", group=1 if pattern.groups else 0) for pattern in user),
             self._sub(_PRIVATE_KEY, "secret", group=0),
             self._sub(_AUTH_HEADER, "secret", group="value"),
             self._sub(_BEARER, "secret", group="value"),
@@ -140,22 +141,6 @@ class Redactor:
             return pattern.sub(replace, text)
 
         return step
-
-    def _user_patterns(self, text: str) -> str:
-        for pattern in self._user:
-            group = 1 if pattern.groups else 0
-
-            def replace(match: re.Match[str], group: int = group) -> str:
-                value = match.group(group)
-                if not value or _PLACEHOLDER.match(value):
-                    return match.group(0)
-                start, end = match.span(group)
-                offset = match.start(0)
-                whole = match.group(0)
-                return whole[: start - offset] + self.placeholder("secret", value) + whole[end - offset :]
-
-            text = pattern.sub(replace, text)
-        return text
 
     def _pairs(self, text: str) -> str:
         def replace(match: re.Match[str]) -> str:

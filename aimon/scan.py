@@ -373,11 +373,12 @@ def _learn(ctx: Context, aggregator: Aggregator) -> None:
         with transaction(ctx.db):
             ctx.db.executemany("DELETE FROM detections WHERE id = ?", [(ident,) for ident in mine])
     aggregator.detections = [d for d in aggregator.detections if d["id"] not in set(mine)]
+    # Every group that is now an alias (new in this scan or not) is listed under the fingerprint it answers for,
+    # with the template that fingerprint learned.
     aliases = dict(merges)
-    for alias in dropped:
-        group = aggregator.groups.pop(alias, None)
+    for alias in [fid for fid in aggregator.groups if fid in aliases]:
         target = aliases[alias]
-        if group is not None and target in aggregator.groups:
-            aggregator.groups[target]["count"] += group["count"]
-        elif group is not None:
-            aggregator.groups[target] = {**group, "fingerprint": target}
+        aggregator._fold(Applied(groups={target: {**aggregator.groups.pop(alias), "fingerprint": target}}))
+    for target in set(aliases.values()) & set(aggregator.groups):
+        row = ctx.db.execute("SELECT template FROM fingerprints WHERE fingerprint = ?", (target,)).fetchone()
+        aggregator.groups[target]["template"] = row["template"]

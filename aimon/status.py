@@ -18,6 +18,7 @@ from aimon.config import Settings, parse_duration
 from aimon.context import Context
 from aimon.errors import UsageError
 from aimon.state import iso, parse_iso, transaction, utcnow
+from aimon.state.fingerprints import canonical_sql
 
 TOP = 5  # fingerprints shown per list
 PROBLEMS = 10  # failed/pending deliveries listed with their last error
@@ -178,11 +179,11 @@ def _fingerprint_row(row: sqlite3.Row, scrub: Callable[[str | None], str | None]
 
 
 def _fingerprints(conn: sqlite3.Connection, scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
-    states = {
-        row["state"]: row["n"] for row in conn.execute("SELECT state, count(*) AS n FROM fingerprints GROUP BY state")
-    }
-    recent = conn.execute("SELECT * FROM fingerprints ORDER BY last_seen DESC, fingerprint LIMIT ?", (TOP,))
-    frequent = conn.execute("SELECT * FROM fingerprints ORDER BY count DESC, fingerprint LIMIT ?", (TOP,))
+    # Merged fingerprints (aliases) stay as history; their occurrences are already counted in the canonical row.
+    canonical = f"FROM fingerprints f WHERE {canonical_sql('f')}"
+    states = {row["state"]: row["n"] for row in conn.execute(f"SELECT state, count(*) AS n {canonical} GROUP BY state")}
+    recent = conn.execute(f"SELECT * {canonical} ORDER BY last_seen DESC, fingerprint LIMIT ?", (TOP,))
+    frequent = conn.execute(f"SELECT * {canonical} ORDER BY count DESC, fingerprint LIMIT ?", (TOP,))
     return {
         "total": sum(states.values()),
         "by_state": {state: states.get(state, 0) for state in ("active", "resolved", "ignored")},
@@ -192,8 +193,9 @@ def _fingerprints(conn: sqlite3.Connection, scrub: Callable[[str | None], str | 
 
 
 def _llm(ctx: Context, tables: set[str]) -> dict[str, Any]:
+    from aimon.llm import month_start, monthly_spend  # light: the OpenAI SDK is imported only for a request
+
     now = utcnow()
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     shown: dict[str, Any] = {
         "month": now.strftime("%Y-%m"),
         "spend_usd": 0.0,
@@ -204,14 +206,14 @@ def _llm(ctx: Context, tables: set[str]) -> dict[str, Any]:
     }
     if "llm_calls" not in tables:
         return shown
-    # The same sum as aimon.llm.monthly_spend (the budget check), plus tokens; without importing the LLM client.
+    # Spend as the budget check counts it; calls and tokens over the same month.
     row = ctx.db.execute(
-        "SELECT count(*) AS calls, coalesce(sum(cost_usd), 0) AS cost, coalesce(sum(tokens_in), 0) AS tin,"
-        " coalesce(sum(tokens_out), 0) AS tout FROM llm_calls WHERE created_at >= ?",
-        (iso(month_start),),
+        "SELECT count(*) AS calls, coalesce(sum(tokens_in), 0) AS tin, coalesce(sum(tokens_out), 0) AS tout"
+        " FROM llm_calls WHERE created_at >= ?",
+        (iso(month_start(now)),),
     ).fetchone()
     shown.update(
-        calls=row["calls"], spend_usd=round(float(row["cost"]), 6), tokens_in=row["tin"], tokens_out=row["tout"]
+        calls=row["calls"], spend_usd=round(monthly_spend(ctx.db, now), 6), tokens_in=row["tin"], tokens_out=row["tout"]
     )
     return shown
 

@@ -134,6 +134,21 @@ def test_ignored_and_not_fixable_errors_are_left_alone_silently(world: World) ->
     assert calls(world) == [] and world.openai.requests == []
 
 
+def test_a_fingerprint_merged_into_another_is_not_fixed_on_its_own(world: World) -> None:
+    # Its diagnosis predates the merge; the canonical fingerprint (ignored here) speaks for it now.
+    seed(world.db, fingerprint="1111111111111111", issue=False)
+    conn = open_db(world.db)
+    conn.execute("UPDATE fingerprints SET state = 'ignored' WHERE fingerprint = ?", (FP,))
+    conn.execute(
+        "INSERT INTO fingerprint_aliases (alias, fingerprint, created_at) VALUES ('1111111111111111', ?, 'x')", (FP,)
+    )
+    conn.close()
+    result = world.run()
+    assert result.exit_code == 0
+    assert result.json()["attempts"] == [] and result.json()["skipped"] == {}
+    assert calls(world) == [] and world.openai.requests == []
+
+
 def test_no_model_available_is_a_deferral_posted_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv("AIMON_LLM_BASE_URL")

@@ -377,6 +377,21 @@ def test_ignored_fingerprints_are_skipped_until_the_ignore_expires(tmp_path: Pat
     assert [d["fingerprint"] for d in cli("diagnose", "--json").json()["diagnosed"]] == [fp]
 
 
+def test_a_fingerprint_merged_before_its_diagnosis_is_not_diagnosed_on_its_own(tmp_path: Path, cli: Any) -> None:
+    fp, _ = order_incident(tmp_path)
+    with db(tmp_path) as conn:
+        conn.execute(
+            "INSERT INTO fingerprints (fingerprint, algo, level, template, sample, first_seen, last_seen, count, created_at)"
+            " SELECT 'ffff000000000001', algo, level, template, sample, first_seen, last_seen, count, created_at"
+            " FROM fingerprints WHERE fingerprint = ?",
+            (fp,),
+        )
+        conn.execute(
+            "INSERT INTO fingerprint_aliases (alias, fingerprint, created_at) VALUES (?, 'ffff000000000001', 'x')", (fp,)
+        )
+    assert cli("diagnose", "--json").json()["diagnosed"] == []
+
+
 def test_dry_run_sends_nothing_and_shows_the_prompt(tmp_path: Path, cli: Any, openai_server: FakeOpenAI) -> None:
     fp, _ = order_incident(tmp_path)
     out = cli("diagnose", "--dry-run", "--json", env=llm_env(openai_server)).json()

@@ -437,7 +437,7 @@ def test_without_a_webhook_it_says_so_once_shows_the_payload_and_touches_nothing
     diagnose()
     before = db_path().read_bytes()
 
-    result = cli("notify", "--json")
+    result = cli("notify", "--dry-run", "--json")
 
     assert result.exit_code == 0
     assert result.stderr.count("DISCORD_WEBHOOK_URL is not set") == 1
@@ -446,6 +446,19 @@ def test_without_a_webhook_it_says_so_once_shows_the_payload_and_touches_nothing
     assert result.json()["would_send"][0]["deliveries"] == [None]
     assert db_path().read_bytes() == before
     assert deliveries() == []
+
+
+def test_without_a_webhook_a_real_run_says_so_and_prints_no_payload(cli, clock, discord) -> None:
+    """Under cron an unconfigured sink must not print the same payloads again every minute."""
+    seed()
+    diagnose()
+    result = cli("notify", "--json")
+    assert result.exit_code == 0
+    assert result.stderr.count("DISCORD_WEBHOOK_URL is not set") == 1
+    assert "below" not in result.stderr
+    assert result.json()["configured"] is False
+    assert result.json()["would_send"] == []
+    assert deliveries() == []  # nothing enqueued: configuring the webhook later still alerts
 
 
 def test_a_hand_run_and_cron_never_send_the_same_alert_twice(cli, clock, webhook, discord) -> None:

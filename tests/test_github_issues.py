@@ -512,12 +512,18 @@ def test_without_token_it_says_so_once_and_shows_what_it_would_file(cli, clock, 
     seed()
     diagnose()
     before = db_path().read_bytes()
-    result = cli("open-issue", "--json")
+    result = cli("open-issue", "--dry-run", "--json")
     assert result.exit_code == 0
     assert result.stderr.count("GITHUB_TOKEN not set") == 1
     assert result.json()["configured"] is False
     assert result.json()["would_send"][0]["title"] == "Database pool exhausted under load"
     assert db_path().read_bytes() == before
+    assert len(github.calls) == 0
+    # a real run (cron) says so and prints no issue: it would print the same one every minute
+    real = cli("open-issue", "--json")
+    assert real.exit_code == 0
+    assert real.stderr.count("GITHUB_TOKEN not set") == 1
+    assert real.json()["would_send"] == []
     assert len(github.calls) == 0
 
 

@@ -267,7 +267,7 @@ def test_ignore_and_resolve_are_reflected_in_every_stage(cli: Any, tmp_path: Pat
     doc = cli("run", "--log", str(log), "--fail-on", "any", "--json").json()
     assert doc["detections"] == {"regression": 1}
     assert doc["exit_code"] == 1
-    assert doc["stages"]["notify"]["result"]["would_send"] != []
+    assert doc["stages"]["diagnose"]["result"]["diagnosed"] != []  # a regression is diagnosed again
 
 
 def test_old_run_records_are_pruned(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -231,3 +231,21 @@ def test_an_idle_tick_prints_one_plain_line(isolated: Path) -> None:
     ctx = Context(settings=settings, db=open_db(settings.db_path))
     assert plain(run_scan(ctx, [str(log)], None)) is None  # groups to show: the table needs rich
     assert plain(run_scan(ctx, [str(log)], None)) == "Read 0 lines: 0 error groups, detections: none."
+
+
+LOGIN = '{"timestamp":"2026-01-01T10:%02d:00.000000Z","level":"ERROR","fields":{"message":"login failed for user %s"},"target":"shop::auth"}\n'
+
+
+def test_groups_merged_by_this_scan_are_listed_once(cli: Any, isolated: Path) -> None:
+    # Three users are not enough to learn that the name varies; the fourth makes all four one error.
+    log = isolated / "app.log"
+    log.write_text("".join(LOGIN % (i, user) for i, user in enumerate(["alice", "bob", "carol"])), encoding="utf-8")
+    first = cli("scan", str(log), "--json").json()
+    assert len(first["groups"]) == 3
+    with log.open("a", encoding="utf-8") as out:
+        out.write("".join(LOGIN % (10 + i, user) for i, user in enumerate(["alice", "bob", "carol", "dave"])))
+    second = cli("scan", str(log), "--json").json()
+    canonical = rows(isolated / "state.db", "SELECT DISTINCT fingerprint FROM fingerprint_aliases")
+    assert len(canonical) == 1
+    assert [(group["fingerprint"], group["count"]) for group in second["groups"]] == [(canonical[0][0], 4)]
+    assert rows(isolated / "state.db", f"SELECT count FROM fingerprints WHERE fingerprint = '{canonical[0][0]}'") == [(7,)]

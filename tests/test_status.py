@@ -279,3 +279,20 @@ def test_an_alias_finds_the_fingerprint_it_was_merged_into(cli: Any, tmp_path: P
     )
     conn.close()
     assert cli("resolve", "dddd", "--json").json()["fingerprint"] == "aaaa000000000001"
+
+
+def test_merged_fingerprints_are_listed_and_counted_once(cli: Any, tmp_path: Path) -> None:
+    # Grouping folded 3 occurrences of the alias into its canonical row (50 + 3); the alias row stays as history.
+    conn = db(tmp_path)
+    add_fingerprint(conn, "aaaa000000000001", count=53, last_seen="2026-03-01T08:00:00.000000Z")
+    add_fingerprint(conn, "dddd000000000009", count=3, last_seen="2026-03-01T12:00:00.000000Z")
+    add_fingerprint(conn, "bbbb000000000002", count=2, last_seen="2026-03-01T11:00:00.000000Z")
+    conn.execute(
+        "INSERT INTO fingerprint_aliases (alias, fingerprint, created_at) VALUES ('dddd000000000009', 'aaaa000000000001', 'x')"
+    )
+    conn.close()
+    shown = cli("status", "--json").json()["fingerprints"]
+    assert shown["total"] == 2
+    assert shown["by_state"] == {"active": 2, "resolved": 0, "ignored": 0}
+    assert [row["fingerprint"] for row in shown["recent"]] == ["bbbb000000000002", "aaaa000000000001"]
+    assert [row["fingerprint"] for row in shown["frequent"]] == ["aaaa000000000001", "bbbb000000000002"]

@@ -8,7 +8,6 @@ is open or was already tried against this diagnosis, and the day's PR cap is not
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from typing import Any
 
 from aimon.config import Settings
 from aimon.state import iso, parse_iso
+from aimon.state.fingerprints import canonical_sql, ignored_sql
 
 # A failed attempt is not repeated for the same diagnosis sooner than this: each attempt costs an LLM call, and a cron
 # tick comes every minute.
@@ -67,12 +67,12 @@ class Selection:
 def _claimed_fixable(conn: sqlite3.Connection, now: datetime) -> list[sqlite3.Row]:
     # The latest diagnosis per fingerprint is the current one; only those claiming auto_fixable are candidates.
     return conn.execute(
-        """
+        f"""
         SELECT f.fingerprint, f.template, f.sample, f.error_code, f.file, f.line, f.count, d.id AS diagnosis_id
         FROM diagnoses d JOIN fingerprints f ON f.fingerprint = d.fingerprint
         WHERE d.id = (SELECT max(id) FROM diagnoses WHERE fingerprint = d.fingerprint)
           AND json_extract(d.result, '$.auto_fixable') = 1
-          AND (f.state = 'active' OR (f.state = 'ignored' AND f.state_until IS NOT NULL AND f.state_until <= ?))
+          AND f.state <> 'resolved' AND NOT {ignored_sql('f')} AND {canonical_sql('f')}
         ORDER BY f.count DESC, f.fingerprint
         """,
         (iso(now),),
@@ -96,9 +96,7 @@ def select(conn: sqlite3.Connection, settings: Settings, now: datetime, *, mode:
         diagnosis = latest_diagnosis(conn, fingerprint)
         if diagnosis is None:
             continue
-        result = diagnosis.get("result") or {}
-        if isinstance(result, str):
-            result = json.loads(result)
+        result = diagnosis["result"] or {}
         issue = conn.execute("SELECT number, url, state FROM issues WHERE fingerprint = ?", (fingerprint,)).fetchone()
         issue_number = issue["number"] if issue is not None else None
         skip = _skip_reason(conn, fingerprint, int(row["diagnosis_id"]), now, mode)

@@ -6,6 +6,7 @@ itself lives in :mod:`aimon.diagnose.stage`.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,12 @@ def run_diagnose(ctx: Context, limit: int = 20) -> DiagnoseResult:
 
 def latest_diagnosis(conn: sqlite3.Connection, fingerprint: str) -> dict[str, Any] | None:
     """The current diagnosis of ``fingerprint`` (its latest ``diagnoses`` row, ``result`` parsed), or None."""
-    from aimon.diagnose.stage import latest_diagnosis as latest
-
-    return latest(conn, fingerprint)
+    row = conn.execute("SELECT * FROM diagnoses WHERE fingerprint = ? ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
+    if row is None:
+        return None
+    data = dict(row)
+    data["result"] = json.loads(data["result"])
+    return data
 
 
 __all__ = ["latest_diagnosis", "monthly_spend", "record_fix", "run_diagnose"]

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aimon.context import Context
-from aimon.diagnose import heuristics, memory
+from aimon.diagnose import heuristics, latest_diagnosis, memory
 from aimon.diagnose.context import build_context
 from aimon.diagnose.prompt import build_prompt
 from aimon.diagnose.schema import SCHEMA, SCHEMA_NAME, STRICT_SCHEMA, validate
 from aimon.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, monthly_spend, price_of
 from aimon.redact import Redactor
 from aimon.state import iso, transaction, utcnow
+from aimon.state.fingerprints import canonical_sql, ignored_sql
 
 MIN_CALL_SECONDS = 5.0  # below this much time left in the tick, no new LLM call is started
 
@@ -38,14 +39,15 @@ SELECT f.*, d.id AS detection_id, d.kind AS detection_kind, d.window_start, d.wi
 FROM fingerprints f
 JOIN detections d ON d.id = (SELECT MAX(id) FROM detections WHERE fingerprint = f.fingerprint)
 LEFT JOIN diagnoses g ON g.id = (SELECT MAX(id) FROM diagnoses WHERE fingerprint = f.fingerprint)
-WHERE NOT (f.state = 'ignored' AND (f.state_until IS NULL OR f.state_until > :now))
+WHERE NOT {ignored}
+  AND {canonical}
   AND (g.id IS NULL
        OR COALESCE(f.error_code, '') <> COALESCE(g.error_code, '')
        OR EXISTS (SELECT 1 FROM detections r WHERE r.fingerprint = f.fingerprint AND r.kind = 'regression'
                   AND r.id > COALESCE(g.detection_id, 0)))
 ORDER BY d.id
 LIMIT :limit
-"""
+""".format(ignored=ignored_sql("f", ":now"), canonical=canonical_sql("f"))
 
 
 @dataclass
@@ -263,13 +265,3 @@ def _call_limits(timeout: float, remaining: float) -> tuple[float | None, int | 
     per_call = max(1.0, min(timeout, remaining - 1.0))
     # The SDK's one retry may wait (Retry-After up to minutes): only allow it when two full calls still fit.
     return per_call, (1 if remaining >= 2 * per_call + 10 else 0)
-
-
-def latest_diagnosis(conn: sqlite3.Connection, fingerprint: str) -> dict[str, Any] | None:
-    """The current diagnosis of ``fingerprint`` (its latest row) with ``result`` parsed, or None."""
-    row = conn.execute("SELECT * FROM diagnoses WHERE fingerprint = ? ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
-    if row is None:
-        return None
-    data = dict(row)
-    data["result"] = json.loads(data["result"])
-    return data

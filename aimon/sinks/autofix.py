@@ -66,21 +66,16 @@ def run_autofix(ctx: Context) -> AutofixResult:
         _check_pr_settings(settings)
     if ctx.dry_run:
         return _pass(ctx, mode, github)  # an in-memory state and nothing sent: no lock file either
-    from filelock import FileLock, Timeout
+    from aimon.pipeline import try_lock
 
-    # A hand-run `aimon autofix` during a cron tick must not open a second PR for the same error.
+    # Two passes at once (a core caller outside the run lock) must not open a second PR for the same error.
     path = settings.db_path.with_name(settings.db_path.name + ".autofix.lock")
-    lock = FileLock(path, blocking=False)
-    try:
-        lock.acquire()
-    except Timeout:
-        message = f"another autofix pass is running (lock {path}); this one does nothing"
-        ctx.notice(message)
-        return AutofixResult(mode=mode, message=message)
-    try:
+    with try_lock(path) as held:
+        if not held:
+            message = f"another autofix pass is running (lock {path}); this one does nothing"
+            ctx.notice(message)
+            return AutofixResult(mode=mode, message=message)
         return _pass(ctx, mode, github)
-    finally:
-        lock.release()
 
 
 def _pass(ctx: Context, mode: str, github: Any) -> AutofixResult:

@@ -23,7 +23,7 @@ from typing import Any
 from aimon.context import Context
 from aimon.sinks import outbox
 from aimon.sinks.discord_payload import alert_payload, digest_payload, parse_mention
-from aimon.sinks.outbox import Incident, load_incident
+from aimon.sinks.outbox import Incident, SinkResult, load_incident
 from aimon.state import get_meta, iso, parse_iso, set_meta, transaction
 
 EDIT_WINDOW = timedelta(hours=24)
@@ -35,35 +35,11 @@ PREVIEW_LIMIT = 50  # without a webhook, show what the latest detections would p
 
 
 @dataclass
-class NotifyResult:
+class NotifyResult(SinkResult):
     """What ``aimon notify`` did (or, with ``--dry-run`` or no webhook, would do)."""
 
-    configured: bool
-    dry_run: bool
     sent: list[dict[str, Any]] = field(default_factory=list)
     edited: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    waiting: list[dict[str, Any]] = field(default_factory=list)
-    deferred: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    would_send: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    exit_code: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "configured": self.configured,
-            "dry_run": self.dry_run,
-            "sent": self.sent,
-            "edited": self.edited,
-            "skipped": self.skipped,
-            "waiting": self.waiting,
-            "deferred": self.deferred,
-            "failed": self.failed,
-            "would_send": self.would_send,
-            "error": self.error,
-            "exit_code": self.exit_code,
-        }
 
 
 @dataclass
@@ -84,9 +60,12 @@ def run_notify(ctx: Context) -> NotifyResult:
     at = outbox.now()
     mention = parse_mention(ctx.settings.discord_mention)
     if not ctx.settings.discord_webhook_url:
-        ctx.notice("notify: DISCORD_WEBHOOK_URL is not set, so nothing is posted (below: what would be). Set it in .env to post alerts.")
+        shown = " (below: what would be)" if ctx.dry_run else ""
+        ctx.notice(f"notify: DISCORD_WEBHOOK_URL is not set, so nothing is posted{shown}. Set it in .env to post alerts.")
         result = NotifyResult(configured=False, dry_run=ctx.dry_run)
-        _Notifier(ctx, result, at, mention, webhook=None).preview(_preview_candidates(ctx, at))
+        if ctx.dry_run:
+            # Only a dry run previews: under cron the same payloads would be printed again every minute.
+            _Notifier(ctx, result, at, mention, webhook=None).preview(_preview_candidates(ctx, at))
         return result
     from aimon.sinks.discord_http import Webhook
 

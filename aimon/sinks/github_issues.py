@@ -34,7 +34,7 @@ from aimon.sinks.issue_text import (
     regression_comment,
     search_query,
 )
-from aimon.sinks.outbox import Incident, load_incident, severity_rank
+from aimon.sinks.outbox import Incident, SinkResult, load_incident, severity_rank
 from aimon.state import get_meta, iso, parse_iso, set_meta, transaction
 
 MAX_WRITES = 10  # issues created, comments posted, issues reopened: per tick
@@ -45,27 +45,15 @@ PREVIEW_LIMIT = 50
 
 
 @dataclass
-class IssueResult:
+class IssueResult(SinkResult):
     """What ``aimon open-issue`` did (or, with ``--dry-run`` or without a token, would do)."""
 
-    configured: bool
-    dry_run: bool
-    repo: str
+    repo: str = ""
     created: list[dict[str, Any]] = field(default_factory=list)
     adopted: list[dict[str, Any]] = field(default_factory=list)
     commented: list[dict[str, Any]] = field(default_factory=list)
     reopened: list[dict[str, Any]] = field(default_factory=list)
     resolved: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    waiting: list[dict[str, Any]] = field(default_factory=list)
-    deferred: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    would_send: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    exit_code: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -79,9 +67,12 @@ def run_open_issue(ctx: Context) -> IssueResult:
     settings, at = ctx.settings, outbox.now()
     missing = [name for name, value in (("GITHUB_TOKEN", settings.github_token), ("AIMON_GITHUB_REPO", settings.github_repo)) if not value]
     if missing:
-        ctx.notice(f"open-issue: {' and '.join(missing)} not set, so no issue is filed (below: what would be). Set {' and '.join(missing)} in .env to file issues.")
+        names, shown = " and ".join(missing), " (below: what would be)" if ctx.dry_run else ""
+        ctx.notice(f"open-issue: {names} not set, so no issue is filed{shown}. Set {names} in .env to file issues.")
         result = IssueResult(configured=False, dry_run=ctx.dry_run, repo=settings.github_repo)
-        _Filer(ctx, result, at, None).run(_preview_groups(ctx, at), live=False)
+        if ctx.dry_run:
+            # Only a dry run previews: under cron the same issues would be printed again every minute.
+            _Filer(ctx, result, at, None).run(_preview_groups(ctx, at), live=False)
         return result
     result = IssueResult(configured=True, dry_run=ctx.dry_run, repo=repo_name(settings))
     outbox.enqueue_github(ctx.db, at)

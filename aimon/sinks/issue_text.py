@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aimon.config import Settings
-from aimon.markdown import ZWSP, escape, fence, inline_code, shorten, shorten_lines
+from aimon.markdown import ZWSP, escape, fence, inline_code, shorten, shorten_lines, visible_controls
 from aimon.redact import Redactor
 from aimon.sinks.github_client import web_url
 from aimon.sinks.outbox import Incident
@@ -127,8 +127,8 @@ def source_link(settings: Settings, file: str | None, line: int | None) -> str |
 
 
 def _clean(redactor: Redactor, text: str) -> str:
-    """Redacted, with marker look-alikes defused."""
-    return _MARKER_TEXT.sub(lambda match: match.group(0).replace(":", ":" + ZWSP), redactor.redact(text))
+    """Redacted, with marker look-alikes defused and control characters shown as symbols (titles are not escaped)."""
+    return _MARKER_TEXT.sub(lambda match: match.group(0).replace(":", ":" + ZWSP), visible_controls(redactor.redact(text)))
 
 
 def _block(redactor: Redactor, text: str) -> str:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from aimon.config import SEVERITIES, Settings
 from aimon.state import iso, parse_iso, transaction, utcnow
+from aimon.state.fingerprints import is_ignored
 
 MAX_ATTEMPTS = 8
 BACKOFF_FIRST = 60.0
@@ -60,6 +61,27 @@ class Delivery:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Delivery:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class SinkResult:
+    """What a sending stage did with its outbox rows (or, with ``--dry-run`` or unconfigured, would do).
+
+    ``to_json`` lists every field, the stage's own ones included: subclasses add fields, not rendering.
+    """
+
+    configured: bool
+    dry_run: bool
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    deferred: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    would_send: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 # -- enqueue -----------------------------------------------------------------------------------------------------------
@@ -273,10 +295,7 @@ class Incident:
 
     def ignored(self, at: datetime) -> bool:
         """Silenced by ``aimon ignore`` (a timed ignore that has run out no longer counts)."""
-        if self.state != "ignored":
-            return False
-        until = parse_iso(self.state_until)
-        return until is None or until > at
+        return is_ignored(self.state, self.state_until, at)
 
     def waits_for_diagnosis(self, settings: Settings, at: datetime) -> datetime | None:
         """Until when a message should wait for the diagnosis (``None``: go now)."""
@@ -295,6 +314,8 @@ def load_incident(conn: sqlite3.Connection, settings: Settings, detection_id: in
            WHERE d.id = ?""",
         (detection_id,),
     ).fetchone()
+    from aimon.diagnose import latest_diagnosis
+
     diagnosis = latest_diagnosis(conn, row["fingerprint"])
     request = conn.execute(
         "SELECT request_id FROM occurrences WHERE fingerprint = ? AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
@@ -327,13 +348,6 @@ def load_incident(conn: sqlite3.Connection, settings: Settings, detection_id: in
         issue=issue_for(conn, row["fingerprint"]),
         request_id=None if request is None else request["request_id"],
     )
-
-
-def latest_diagnosis(conn: sqlite3.Connection, fingerprint: str) -> dict[str, Any] | None:
-    """The current diagnosis of ``fingerprint`` (``result`` parsed), or ``None`` — as the diagnose stage defines it."""
-    from aimon.diagnose import latest_diagnosis as current
-
-    return current(conn, fingerprint)
 
 
 def severity_of(settings: Settings, error_code: str | None, diagnosis: dict[str, Any] | None) -> str:
