@@ -227,3 +227,11 @@ def test_line_hash_depends_on_stream_and_text() -> None:
     assert line_hash({"job": "a"}, "x") != line_hash({"job": "b"}, "x")
     assert line_hash({"job": "a"}, "x") != line_hash({"job": "a"}, "y")
     assert Cursor.load(5, Cursor(5, frozenset({"h"})).seen_json()) == Cursor(5, frozenset({"h"}))
+
+
+def test_messages_never_show_credentials_written_into_the_url() -> None:
+    from aimon.sources.loki import LokiReader
+
+    reader = LokiReader(url="https://aimon:s3cr3t-pass@loki.example.com", query='{job="app"}')
+    assert reader.shown_url == "https://loki.example.com"
+    assert "s3cr3t" not in repr(reader.shown_url)

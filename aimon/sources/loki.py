@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -106,6 +107,11 @@ class LokiReader:
     requests_made: int = 0
     _session: Any = field(default=None, repr=False)
 
+    @property
+    def shown_url(self) -> str:
+        """The URL for messages: without any ``user:password@`` written into it."""
+        return re.sub(r"//[^/@]*@", "//", self.url)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> LokiReader:
         """The reader for ``AIMON_LOKI_*``; a :class:`ConfigError` says what is missing."""
@@ -156,7 +162,7 @@ class LokiReader:
         }
         data = self._get(params, deadline)
         if not isinstance(data, dict) or data.get("status") != "success":
-            raise RemoteError(f"Loki at {self.url} answered without status=success; will retry next tick.")
+            raise RemoteError(f"Loki at {self.shown_url} answered without status=success; will retry next tick.")
         result = (data.get("data") or {}).get("result") or []
         entries: list[tuple[int, int, int, Entry]] = []
         for index, stream in enumerate(result):
@@ -185,11 +191,14 @@ class LokiReader:
                 self.sleep(pause)
             self.requests_made += 1
             try:
+                # The read timeout shrinks with the tick's budget, so a slow Loki cannot hold the tick past it.
+                read_timeout = min(self.timeout[1], max(1.0, deadline.remaining()))
                 response = self._session.get(
-                    self.url + QUERY_PATH, params=params, headers=headers, auth=self.auth, timeout=self.timeout
+                    self.url + QUERY_PATH, params=params, headers=headers, auth=self.auth,
+                    timeout=(self.timeout[0], read_timeout),
                 )
             except requests.Timeout:
-                problem = f"timed out after {self.timeout[1]:g}s"
+                problem = f"timed out after {read_timeout:g}s"
                 continue
             except requests.ConnectionError as exc:
                 problem = f"cannot connect ({type(exc).__name__})"
@@ -199,20 +208,20 @@ class LokiReader:
                     return response.json()
                 except ValueError:
                     raise RemoteError(
-                        f"Loki at {self.url} answered 200 with a body that is not JSON; will retry next tick."
+                        f"Loki at {self.shown_url} answered 200 with a body that is not JSON; will retry next tick."
                     ) from None
             detail = response.text.strip()[:200]
             if response.status_code in (401, 403):
                 raise RemoteError(
-                    f"Loki at {self.url} refused the request ({response.status_code}: {detail}). Check AIMON_LOKI_USERNAME, "
+                    f"Loki at {self.shown_url} refused the request ({response.status_code}: {detail}). Check AIMON_LOKI_USERNAME, "
                     "AIMON_LOKI_PASSWORD and AIMON_LOKI_TENANT."
                 )
             if response.status_code == 400:
-                raise ConfigError(f"Loki at {self.url} rejected AIMON_LOKI_QUERY ({detail}). Fix the LogQL query.")
+                raise ConfigError(f"Loki at {self.shown_url} rejected AIMON_LOKI_QUERY ({detail}). Fix the LogQL query.")
             problem = f"HTTP {response.status_code}: {detail}"
             if response.status_code != 429 and response.status_code < 500:
                 break
-        raise RemoteError(f"Loki at {self.url}: {problem}; the checkpoint did not move, the next tick retries.")
+        raise RemoteError(f"Loki at {self.shown_url}: {problem}; the checkpoint did not move, the next tick retries.")
 
 
 def _advance(cursor: Cursor, found: list[Entry]) -> Page:
