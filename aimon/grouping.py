@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,13 +142,14 @@ def load_learned(conn: sqlite3.Connection) -> Learned:
     return learned
 
 
-def learn_merges(conn: sqlite3.Connection, settings: Any) -> list[tuple[str, str]]:
+def learn_merges(conn: sqlite3.Connection, settings: Any, *, in_transaction: bool = False) -> list[tuple[str, str]]:
     """Merge the fingerprints that grouping now sees as one; returns the ``(alias, canonical)`` pairs recorded.
 
     Looks at every canonical fingerprint of the current algorithm, per context. In each merged group the oldest
     fingerprint (first created) stays canonical and takes the learned template, the others become its aliases; their
     totals and per-minute counts are folded into it so spike detection sees one error. The alias rows themselves stay
-    (their occurrences and detections are history). One transaction.
+    (their occurrences and detections are history). One transaction — or, with ``in_transaction``, the caller's (a
+    scan records a batch and what grouping learns from it together, so that a kill cannot separate them).
     """
     fixed = {rule.template for rule in getattr(settings, "fingerprint_rules", ()) if rule.template is not None}
     rows = conn.execute(
@@ -174,7 +176,7 @@ def learn_merges(conn: sqlite3.Connection, settings: Any) -> list[tuple[str, str
     if not plan:
         return []
     merges: list[tuple[str, str]] = []
-    with transaction(conn):
+    with nullcontext(conn) if in_transaction else transaction(conn):
         now = iso(utcnow())
         for keep, template, others in plan:
             for other in others:

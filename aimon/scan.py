@@ -45,6 +45,7 @@ from aimon.sources.files import (
     remember_seen,
     rotated_siblings,
     save_checkpoint,
+    unreadable,
 )
 from aimon.sources.reader import read_task, seek_time
 from aimon.state import iso, transaction, utcnow
@@ -94,6 +95,7 @@ class Aggregator:
         self.groups: dict[str, dict[str, Any]] = {}
         self.detections: list[dict[str, Any]] = []
         self.created: list[str] = []
+        self.merges: dict[str, str] = {}  # alias → canonical fingerprint, learned during this scan
 
     def fingerprint(self, record: LogRecord) -> tuple[str, str, int]:
         """``(id, template, algo)`` of a record (the fingerprinter is built on first use: idle scans never pay)."""
@@ -144,8 +146,31 @@ class Aggregator:
                                   redact=self._redactor())
             if write_checkpoint is not None:
                 write_checkpoint(conn)
+            if applied.created:
+                self._learn(conn, applied)
         self._fold(applied)
         return applied.detections
+
+    def _learn(self, conn: sqlite3.Connection, applied: Applied) -> None:
+        """Inside the batch's transaction: let grouping merge new fingerprints into known ones, and a merged newcomer
+        is not news (its "new" detection goes). In one transaction with the batch, so that a kill cannot leave a
+        newcomer recorded but not merged, or merged but still announced."""
+        try:
+            from aimon.grouping import learn_merges
+        except ImportError:
+            return
+        merges = learn_merges(conn, self.ctx.settings, in_transaction=True)
+        if not merges:
+            return
+        self.merges.update(merges)
+        created = {*self.created, *applied.created}
+        dropped = {alias for alias, _canonical in merges if alias in created}
+        mine = {d["id"] for d in [*self.detections, *applied.detections]
+                if d["kind"] == "new" and d["fingerprint"] in dropped}
+        if mine:
+            conn.executemany("DELETE FROM detections WHERE id = ?", [(ident,) for ident in sorted(mine)])
+        self.detections = [d for d in self.detections if d["id"] not in mine]
+        applied.detections = [d for d in applied.detections if d["id"] not in mine]
 
     def _redactor(self) -> Callable[[str], str]:
         from aimon.redact import redact_text
@@ -244,8 +269,8 @@ def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> Sc
             reports.append(_scan_source(ctx, aggregator, path))
         else:
             reports.append(_triage_source(ctx, aggregator, path, since_ts))
-    if since_ts is None and aggregator.created:
-        _learn(ctx, aggregator)
+    if aggregator.merges:
+        _learned(ctx, aggregator)
     result = aggregator.result()
     result.sources, result.since = reports, since
     if since_ts is not None:
@@ -275,8 +300,8 @@ def _scan_loki(ctx: Context, since_ts: float | None, since: str | None) -> ScanR
         raise UsageError("AIMON_SOURCE=loki: this installation has no Loki reader; scan files instead.")
     aggregator = Aggregator(ctx, since=since_ts, read_only=since_ts is not None)
     notes = feed(ctx, aggregator, since_ts)
-    if since_ts is None and aggregator.created:
-        _learn(ctx, aggregator)
+    if aggregator.merges:
+        _learned(ctx, aggregator)
     result = aggregator.result()
     result.since = since
     result.sources = [{"source": loki.source_key(ctx.settings), "note": "; ".join(notes or []) or None}]
@@ -325,6 +350,10 @@ def _triage_source(ctx: Context, aggregator: Aggregator, path: Path, since: floa
     """Read-only: the file and its rotated siblings that overlap ``[since, now]``, each from a line near ``since``."""
     report: dict[str, Any] = {"source": str(path), "note": None, "lines": 0, "bytes": 0, "files": []}
     for candidate in [path, *rotated_siblings(path)]:
+        problem = unreadable(candidate)
+        if problem is not None:
+            report["note"] = _join(report["note"], f"{candidate}: cannot read it ({problem})")
+            continue
         try:
             st = candidate.stat()
         except OSError:
@@ -342,7 +371,7 @@ def _triage_source(ctx: Context, aggregator: Aggregator, path: Path, since: floa
         report["files"].append(str(candidate))
         aggregator.commit(None)
     if not report["files"]:
-        report["note"] = "nothing written in the window"
+        report["note"] = report["note"] or "nothing written in the window"
     return report
 
 
@@ -357,25 +386,11 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _learn(ctx: Context, aggregator: Aggregator) -> None:
-    """Let grouping merge new fingerprints into known ones; a merged newcomer is not news."""
-    try:
-        from aimon.grouping import learn_merges
-    except ImportError:
-        return
-    merges = learn_merges(ctx.db, ctx.settings)
-    if not merges:
-        return
-    created = set(aggregator.created)
-    dropped = {alias for alias, _canonical in merges if alias in created}
-    mine = [d["id"] for d in aggregator.detections if d["kind"] == "new" and d["fingerprint"] in dropped]
-    if mine:
-        with transaction(ctx.db):
-            ctx.db.executemany("DELETE FROM detections WHERE id = ?", [(ident,) for ident in mine])
-    aggregator.detections = [d for d in aggregator.detections if d["id"] not in set(mine)]
+def _learned(ctx: Context, aggregator: Aggregator) -> None:
+    """After a scan in which grouping merged fingerprints (recorded with their batch, see ``Aggregator._learn``)."""
     # Every group that is now an alias (new in this scan or not) is listed under the fingerprint it answers for,
     # with the template that fingerprint learned.
-    aliases = dict(merges)
+    aliases = aggregator.merges
     for alias in [fid for fid in aggregator.groups if fid in aliases]:
         target = aliases[alias]
         aggregator._fold(Applied(groups={target: {**aggregator.groups.pop(alias), "fingerprint": target}}))

@@ -15,22 +15,32 @@ clean runs "a while later" (past the outbox lease). The invariants:
 - nothing is left pending, the last clean run sends nothing new, and ``PRAGMA integrity_check`` is ``ok``.
 
 The seed is ``AIMON_CRASH_SEED`` (default 7); a failure message names it so the schedule can be replayed.
+
+Then kills at chosen points (``tests/harness/killpoint.py``), deterministic: right after Discord accepted an alert
+(the alert is sent once more a lease later, and nothing else changes), right after GitHub created an issue (found by
+its marker, not filed twice), and just before or after learned grouping merges fingerprints (the same alerts and
+issues as without the kill).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from aimon.sinks.outbox import LEASE
 from tests.fakes.discord_server import FakeDiscord, fingerprint_of
 from tests.fakes.github_server import FakeGitHub
-from tests.harness.crash import Campaign, crash_campaign, rows
+from tests.harness.crash import Campaign, aimon_env, crash_campaign, rows
 from tests.harness.writer import KINDS, PANIC
 
 SEED = int(os.environ.get("AIMON_CRASH_SEED", "7"))
@@ -146,3 +156,104 @@ def test_the_state_file_passes_integrity_check(campaign: Campaign) -> None:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     finally:
         conn.close()
+
+
+# -- kills at chosen points: the same outcome as no kill, except the one documented window ---------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+KILLPOINT = ROOT / "tests" / "harness" / "killpoint.py"
+
+
+def error_line(message: str, code: str, request_id: str) -> str:
+    span = {"request_id": request_id, "name": "request"}
+    return json.dumps({"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "level": "ERROR",
+                       "target": "shop::auth", "fields": {"message": message, "error_code": code}, "span": span, "spans": [span]})
+
+
+def append(log: Path, *lines: str) -> None:
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+
+
+class Tick:
+    """``aimon run`` in a child process against the fakes, optionally killed at a point, optionally "later"."""
+
+    def __init__(self, folder: Path, discord: FakeDiscord, github: FakeGitHub) -> None:
+        self.folder, self.log = folder, folder / "app.log"
+        self.env = aimon_env(folder, self.log, discord, github)
+        self.env["PYTHONPATH"] = str(ROOT)
+
+    def __call__(self, point: str | None = None, *, later: bool = False) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env, AIMON_TEST_CLOCK_SHIFT=str(LEASE + 60 if later else 0))
+        if point:
+            command = [sys.executable, str(KILLPOINT), point, "run", "--json"]
+        else:
+            command = [sys.executable, str(KILLPOINT.with_name("shifted.py")), "run", "--json"]
+        return subprocess.run(command, env=env, cwd=self.folder, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_kill_right_after_a_discord_post_repeats_that_alert_once_and_nothing_else(tmp_path: Path) -> None:
+    discord, github = FakeDiscord(), FakeGitHub()
+    try:
+        tick = Tick(tmp_path, discord, github)
+        append(tick.log, error_line("timed out waiting for a connection after 5000ms", "DB_POOL_TIMEOUT", "r1"))
+        killed = tick("after-discord-post")
+        assert killed.returncode == -signal.SIGKILL
+        assert len(discord.posts) == 1 and github.created == []
+        assert tick().returncode == 0  # right after: the claimed alert waits for its lease, nothing is sent twice yet
+        assert len(discord.posts) == 1
+        assert tick(later=True).returncode == 0  # a lease later: sent again (the documented window), and filed once
+        assert [fingerprint_of(post.json) for post in discord.posts] == [fingerprint_of(discord.posts[0].json)] * 2
+        assert len(github.created) == 1
+        assert tick(later=True).returncode == 0
+        assert len(discord.posts) == 2 and len(github.created) == 1
+    finally:
+        discord.close()
+        github.close()
+
+
+def test_a_kill_right_after_an_issue_was_created_files_no_second_issue(tmp_path: Path) -> None:
+    discord, github = FakeDiscord(), FakeGitHub()
+    try:
+        tick = Tick(tmp_path, discord, github)
+        append(tick.log, error_line("timed out waiting for a connection after 5000ms", "DB_POOL_TIMEOUT", "r1"))
+        assert tick("after-issue-create").returncode == -signal.SIGKILL
+        assert len(github.issues) == 1
+        assert tick(later=True).returncode == 0
+        [number] = github.issues
+        assert len(github.created) == 1  # found by its marker and adopted, not filed again
+        assert rows(tmp_path / "state.db", "SELECT number FROM issues") == [{"number": number}]
+        assert rows(tmp_path / "state.db", "SELECT status, remote_id FROM deliveries WHERE channel = 'github-issue'") == [
+            {"status": "sent", "remote_id": str(number)}]
+        assert len(discord.posts) == 1
+    finally:
+        discord.close()
+        github.close()
+
+
+@pytest.mark.parametrize("point", ["before-merge", "after-merge"])
+def test_a_kill_around_a_learned_merge_leaves_the_same_alerts_as_no_kill(tmp_path: Path, point: str) -> None:
+    outcomes = []
+    for kill in (None, point):
+        discord, github = FakeDiscord(), FakeGitHub()
+        try:
+            folder = tmp_path / (kill or "control")
+            folder.mkdir()
+            tick = Tick(folder, discord, github)
+            for index, user in enumerate(("alice", "bob", "carol")):
+                append(tick.log, error_line(f"session expired for user {user} while refreshing the token", "AUTH_SESSION", f"r{index}"))
+            assert tick().returncode == 0
+            # A fourth user name: grouping learns that the word varies and merges the four (the newcomer is no news).
+            append(tick.log, error_line("session expired for user dave while refreshing the token", "AUTH_SESSION", "r9"))
+            assert tick(kill).returncode == (-signal.SIGKILL if kill else 0)
+            assert tick(later=True).returncode == 0
+            db = folder / "state.db"
+            aliases = {row["alias"] for row in rows(db, "SELECT alias FROM fingerprint_aliases")}
+            alerted = sorted(str(fingerprint_of(post.json)) for post in discord.posts)
+            outcomes.append((len(aliases), len(alerted), len(github.created), canonical_counts(db)))
+        finally:
+            discord.close()
+            github.close()
+    control, killed = outcomes
+    assert control == (3, 3, 3, {"session": 4})
+    assert killed == control

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aimon.markdown import ZWSP, discord_code_block, escape, fence, inline_code, shorten
+from aimon.markdown import ZWSP, discord_code_block, escape, fence, inline_code, shorten, visible_controls
 from aimon.sinks.discord_payload import (
     AUTHOR_MAX,
     CONTENT_MAX,
@@ -148,7 +148,7 @@ def test_discord_code_block_cannot_be_closed_from_inside(text: str) -> None:
     inner = block[4:-4]
     assert block.startswith("```\n") and block.endswith("\n```")
     assert "``" not in inner
-    assert inner.replace(ZWSP, "") == (text if text.strip() else "(empty)").replace(ZWSP, "")
+    assert inner.replace(ZWSP, "") == (visible_controls(text) if text.strip() else "(empty)").replace(ZWSP, "")
 
 
 @given(nasty)
@@ -157,7 +157,7 @@ def test_fence_is_longer_than_any_backtick_run_inside(text: str) -> None:
     ticks = re.match(r"`+", block).group(0)  # type: ignore[union-attr]
     assert len(ticks) >= 3
     assert all(len(run) < len(ticks) for run in re.findall(r"`+", text))
-    assert block == f"{ticks}text\n{text}\n{ticks}"
+    assert block == f"{ticks}text\n{visible_controls(text)}\n{ticks}"
 
 
 @given(nasty)

@@ -283,6 +283,24 @@ def _unread_siblings(
     return sorted(found, key=lambda item: item[1].st_mtime)
 
 
+def unreadable(path: Path) -> str | None:
+    """Why ``path`` exists but cannot be read as a log (a directory, no read permission), or None (readable or
+    absent)."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if path.is_dir():
+        return "it is a directory"
+    if not path.is_file():
+        return "it is not a regular file"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
 def plan_reads(path: Path, checkpoint: Checkpoint | None, seen: Collection[str] = ()) -> Plan:
     """Decide what to read for one source (see the module docstring for the cases).
 
@@ -290,6 +308,10 @@ def plan_reads(path: Path, checkpoint: Checkpoint | None, seen: Collection[str] 
     a rotated file with one of those is never read again from the start.
     """
     plan = Plan(str(path))
+    problem = unreadable(path)
+    if problem is not None:  # said, not skipped silently; read from the checkpoint once it can be
+        plan.note = f"{path}: cannot read it ({problem}); nothing read, the checkpoint is kept"
+        return plan
     st = _stat(path)
     siblings = rotated_siblings(path)
     if checkpoint is None or checkpoint.inode is None:

@@ -97,7 +97,7 @@ class LokiReader:
     url: str
     query: str
     tenant: str = ""
-    auth: tuple[str, str] | None = None
+    auth: tuple[str, str] | None = field(default=None, repr=False)  # holds the password: never in repr
     page_limit: int = PAGE_LIMIT
     max_limit: int = MAX_LIMIT
     timeout: tuple[float, float] = TIMEOUT

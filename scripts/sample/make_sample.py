@@ -41,7 +41,7 @@ def request_span(request_id: str, method: str, path: str) -> dict:
 
 def normal_request(moment: datetime, out: list[tuple[datetime, str]]) -> None:
     request_id = f"{rng.getrandbits(64):016x}"
-    path = rng.choice(["/orders", "/orders/{}".format(rng.randint(1000, 9999)), "/health", "/cart/{}".format(rng.randint(1, 500))])
+    path = rng.choice(["/orders", f"/orders/{rng.randint(1000, 9999)}", "/health", f"/cart/{rng.randint(1, 500)}"])
     span = [request_span(request_id, "GET", path)]
     out.append((moment, event(moment, "INFO", "tower_http::trace::on_request", {"message": "started processing request"}, span)))
     latency = rng.randint(3, 80)
@@ -59,7 +59,7 @@ def pool_timeout(moment: datetime, out: list[tuple[datetime, str]]) -> None:
     out.append((later, event(later, "WARN", "sqlx::pool::inner", {"message": f"acquire slow: pool size 10, 10 in use, {rng.randint(20, 60)} waiting"}, span)))
     out.append((later, event(later, "ERROR", "shop::handlers::orders",
                              {"message": f"timed out waiting for a connection from the pool after {waited}ms",
-                              "error_code": "DB_POOL_TIMEOUT"}, span + [{"name": "list_orders"}],
+                              "error_code": "DB_POOL_TIMEOUT"}, [*span, {"name": "list_orders"}],
                              "src/handlers/orders.rs", 26)))
     out.append((later, event(later, "ERROR", "tower_http::trace::on_failure",
                              {"message": "response failed", "classification": "Status code: 503 Service Unavailable", "latency": f"{waited} ms"}, span)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -63,6 +64,15 @@ def rate_limited(retry_after: float, *, method: str | None = None) -> Fault:
     return Fault(429, body, headers, method=method)
 
 
+
+class QuietServer(ThreadingHTTPServer):
+    """A client that was killed (or gave up) mid-request is normal here, not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 class FakeDiscord:
     """Start with ``FakeDiscord()``; use :attr:`webhook_url`; read :attr:`requests`/:attr:`posts`; ``close()``."""
 
@@ -73,7 +83,7 @@ class FakeDiscord:
         self.faults: deque[Fault] = deque()
         self.lock = threading.Lock()
         self._next_id = 1_180_000_000_000_000_000
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
@@ -208,11 +218,11 @@ class FakeDiscord:
                     return (200, message) if request.query.get("wait") == "true" else (204, None)
                 if edit and request.method == "PATCH":
                     with fake.lock:
-                        message = fake.messages.get(edit.group(3))
-                        if message is None:
+                        found = fake.messages.get(edit.group(3))
+                        if found is None:
                             return 404, {"message": "Unknown Message", "code": 10008}
-                        message.update({k: v for k, v in request.json.items() if k in ("content", "embeds")})
-                        return 200, dict(message)
+                        found.update({k: v for k, v in request.json.items() if k in ("content", "embeds")})
+                        return 200, dict(found)
                 return 405, {"message": "405: Method Not Allowed", "code": 0}
 
             do_POST = do_PATCH = do_GET = do_DELETE = _serve

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 import zlib
@@ -74,6 +75,15 @@ def secondary_rate_limit(retry_after: int | None = 60, *, method: str | None = N
     return Fault(403, body, headers, method=method, path=path)
 
 
+
+class QuietServer(ThreadingHTTPServer):
+    """A client that was killed (or gave up) mid-request is normal here, not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 class FakeGitHub:
     """Start with ``FakeGitHub()``; set ``AIMON_GITHUB_API_URL`` to :attr:`api_url`; read :attr:`issues`; ``close()``."""
 
@@ -86,7 +96,7 @@ class FakeGitHub:
         self.faults: deque[Fault] = deque()
         self.lock = threading.Lock()
         self._next_comment = 900_000
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
@@ -169,7 +179,7 @@ class FakeGitHub:
                     return fault
         return None
 
-    def _route(self, request: Request) -> tuple[int, Any]:  # noqa: PLR0911 - one branch per endpoint
+    def _route(self, request: Request) -> tuple[int, Any]:  # one branch per endpoint
         repo = f"/repos/{self.repo}"
         path, method, data = request.path, request.method, request.json if isinstance(request.json, dict) else {}
         if method == "GET" and path == repo:

@@ -127,7 +127,10 @@ def crash_campaign(folder: Path, seed: int, *, kills: int = 50, write_seconds: f
             time.sleep(schedule.uniform(0.0, 0.3))
             running.append(_start(env, folder, index := index + 1, command))
         # Most kills land after the imports (~0.2 s), inside the stages; one in four lets a run go further or finish.
+        # Once the writer is done, the kills still missing come quickly (the suite has a time budget).
         wait = schedule.uniform(0.2, 0.6) if schedule.random() < 0.75 else schedule.uniform(0.6, 2.5)
+        if not writer_thread.is_alive():
+            wait = schedule.uniform(0.1, 0.4)
         deadline = time.monotonic() + wait
         for process, life, errors in running:
             _end(process, life, errors, deadline)

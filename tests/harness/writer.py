@@ -165,11 +165,11 @@ class LogWriter:
             entry.rename(entry.with_name(f"{self.path.name}.{number + 1}{'.gz' if entry.name.endswith('.gz') else ''}"))
 
     def _delaycompress(self) -> None:
+        # As gzip(1) does: write app.log.2.gz (a reader may see it half-written), then remove app.log.2.
         second = self.path.with_name(self.path.name + ".2")
         if second.exists():
-            with second.open("rb") as source, gzip.open(f"{second}.gz.tmp", "wb") as target:
+            with second.open("rb") as source, gzip.open(f"{second}.gz", "wb") as target:
                 shutil.copyfileobj(source, target)
-            os.rename(f"{second}.gz.tmp", f"{second}.gz")
             second.unlink()
 
     def _complete_line(self) -> None:
