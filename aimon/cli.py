@@ -65,8 +65,9 @@ def _render(name: str, result: Any, as_json: bool) -> None:
     plain = getattr(module, "plain", None)
     text = plain(result) if plain is not None else None
     if text is not None:
-        # A one-line summary (an idle cron tick) needs no rich import.
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        # A one-line summary (an idle cron tick) needs no rich import; "" is nothing to print.
+        if text:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
     from rich.console import Console
 

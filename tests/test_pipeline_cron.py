@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sqlite3
 import subprocess
@@ -11,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from filelock import FileLock
 
-from tests.test_pipeline import error_line, incident_log, write_log
+from tests.test_pipeline import error_line, incident_log, info_line, write_log
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,8 +85,9 @@ def test_the_crontab_line_runs_the_pipeline_tick_after_tick(tmp_path: Path) -> N
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
 
 
-def test_an_idle_tick_imports_no_remote_client_nor_prometheus(tmp_path: Path) -> None:
-    log = write_log(tmp_path / "app.log", [])
+@pytest.mark.parametrize("configured", [False, True], ids=["unconfigured", "configured"])
+def test_an_idle_tick_prints_one_line_and_imports_no_remote_client_nor_rich(tmp_path: Path, configured: bool) -> None:
+    log = write_log(tmp_path / "app.log", [info_line("request served", 1)])
     code = (
         "import sys\n"
         "from aimon.cli import app\n"
@@ -92,15 +95,23 @@ def test_an_idle_tick_imports_no_remote_client_nor_prometheus(tmp_path: Path) ->
         f"    app(['run', '--log', {str(log)!r}])\n"
         "except SystemExit as exit:\n"
         "    assert not exit.code, exit.code\n"
-        "heavy = [m for m in ('prometheus_client', 'openai', 'github', 'requests', 'jsonschema') if m in sys.modules]\n"
-        "print(heavy, file=sys.stderr)\n"
+        "heavy = ('prometheus_client', 'openai', 'github', 'requests', 'jsonschema', 'rich')\n"
+        "print([m for m in heavy if m in sys.modules], file=sys.stderr)\n"
     )
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "AIMON_DB": str(tmp_path / "state.db")}
+    if configured:  # nothing is due, so nothing is sent: port 9 (discard) is never asked
+        env |= {"DISCORD_WEBHOOK_URL": "http://127.0.0.1:9/api/webhooks/1/not-a-token", "GITHUB_TOKEN": "ghp_not_a_token",
+                "AIMON_GITHUB_REPO": "acme/shop", "AIMON_GITHUB_API_URL": "http://127.0.0.1:9", "OPENAI_API_KEY": "sk-not-a-key"}
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "[]"
+    assert re.fullmatch(
+        r"Read 1 line: 0 error groups, detections: none\. Nothing to diagnose, post, file or fix \(scan \d+\.\d\ds, "
+        r"diagnose \d+\.\d\ds, notify \d+\.\d\ds, open-issue \d+\.\d\ds, autofix off\)\.\n",
+        result.stdout,
+    ), result.stdout
 
 
 def test_the_example_ci_step_gates_on_a_new_error(cli: Any, tmp_path: Path) -> None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from aimon.context import Context
@@ -65,20 +67,28 @@ def run_notify(ctx: Context) -> NotifyResult:
         result = NotifyResult(configured=False, dry_run=ctx.dry_run)
         if ctx.dry_run:
             # Only a dry run previews: under cron the same payloads would be printed again every minute.
-            _Notifier(ctx, result, at, mention, webhook=None).preview(_preview_candidates(ctx, at))
+            _Notifier(ctx, result, at, mention, connect=None).preview(_preview_candidates(ctx, at))
         return result
-    from aimon.sinks.discord_http import Webhook
-
     result = NotifyResult(configured=True, dry_run=ctx.dry_run)
     url = ctx.settings.discord_webhook_url.reveal()
-    webhook = Webhook(url, ctx.deadline)
     outbox.enqueue_discord(ctx.db, at)
-    notifier = _Notifier(ctx, result, at, mention, webhook)
+    notifier = _Notifier(ctx, result, at, mention, _connect(url, ctx))
     if notifier.webhook_gone(url):
         return result
     due = outbox.due(ctx.db, ["discord"], at)
     notifier.run([_Candidate(row.id, load_incident(ctx.db, ctx.settings, row.detection_id)) for row in due])
     return result
+
+
+def _connect(url: str, ctx: Context) -> Callable[[], Any]:
+    """The webhook client, built on first use: an idle tick never imports requests."""
+
+    def connect() -> Any:
+        from aimon.sinks.discord_http import Webhook
+
+        return Webhook(url, ctx.deadline)
+
+    return connect
 
 
 def _preview_candidates(ctx: Context, at: datetime) -> list[_Candidate]:
@@ -135,11 +145,17 @@ def _duration(seconds: float) -> str:
 class _Notifier:
     """One tick of posting: plan, post or preview, record each outcome with its state change."""
 
-    def __init__(self, ctx: Context, result: NotifyResult, at: datetime, mention: tuple[str, dict[str, Any]], webhook: Any) -> None:
-        self.ctx, self.result, self.at, self.webhook = ctx, result, at, webhook
+    def __init__(self, ctx: Context, result: NotifyResult, at: datetime, mention: tuple[str, dict[str, Any]],
+                 connect: Callable[[], Any] | None) -> None:
+        self.ctx, self.result, self.at, self._connect = ctx, result, at, connect
         self.mention, self.allowed = mention
         self.patterns = ctx.settings.redaction_patterns
         self.stopped: str | None = None  # why no further call is made this tick
+
+    @cached_property
+    def webhook(self) -> Any:
+        assert self._connect is not None, "a preview sends nothing"
+        return self._connect()
 
     # -- entry points --------------------------------------------------------------------------------------------------
 

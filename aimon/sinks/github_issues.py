@@ -25,6 +25,7 @@ from aimon.context import Context
 from aimon.redact import Redactor
 from aimon.sinks import outbox
 from aimon.sinks.github_client import TIMEOUT, classify, make_github, repo_name
+from aimon.sinks.github_readback import due_polls, read_back
 from aimon.sinks.issue_text import (
     issue_body,
     issue_labels,
@@ -80,6 +81,8 @@ def run_open_issue(ctx: Context) -> IssueResult:
     if ctx.dry_run:
         _Filer(ctx, result, at, None).run(groups, live=False)
         return result
+    if not groups and not due_polls(ctx.db, at):
+        return result  # an idle tick: no client built, no request, PyGithub not even imported
     gh = make_github(settings, timeout=min(TIMEOUT, ctx.deadline.remaining() / 4))
     filer = _Filer(ctx, result, at, gh)
     filer.run(groups, live=True)
@@ -288,9 +291,7 @@ class _Filer:
 
     def poll_closed(self) -> None:
         """Read back a few open issues (see :mod:`aimon.sinks.github_readback`)."""
-        from aimon.sinks.github_readback import poll_closed
-
-        trouble = poll_closed(self.ctx, self.repo, self.result, self.at, self._errors())
+        trouble = read_back(self.ctx, self.repo, self.result, self.at, self._errors())
         if trouble is not None:
             self._gone(trouble)
 

@@ -24,16 +24,10 @@ POLL_INTERVAL = timedelta(minutes=10)
 MIN_SECONDS = 5.0
 
 
-def poll_closed(ctx: Context, repo: Any, result: Any, at: datetime, errors: tuple[type[Exception], ...]) -> str | None:
+def read_back(ctx: Context, repo: Any, result: Any, at: datetime, errors: tuple[type[Exception], ...]) -> str | None:
     """Read back due open issues; returns the reason to stop the stage (token or repository refused), else None."""
-    rows = ctx.db.execute(
-        """SELECT i.fingerprint, i.number, i.url FROM issues i LEFT JOIN issue_polls p USING (fingerprint)
-           WHERE i.state = 'open' AND (p.checked_at IS NULL OR p.checked_at <= ?)
-           ORDER BY p.checked_at IS NOT NULL, p.checked_at LIMIT ?""",
-        (iso(at - POLL_INTERVAL), POLL_PER_TICK),
-    ).fetchall()
     web = web_url(ctx.settings)
-    for row in rows:
+    for row in due_polls(ctx.db, at):
         if ctx.deadline.remaining() < MIN_SECONDS:
             return None
         try:
@@ -56,6 +50,16 @@ def poll_closed(ctx: Context, repo: Any, result: Any, at: datetime, errors: tupl
                 "state_reason": data.get("state_reason"), "fix": how[0] if how else None, "fix_url": how[1] if how else None,
             })
     return None
+
+
+def due_polls(conn: sqlite3.Connection, at: datetime) -> list[sqlite3.Row]:
+    """The open issues to read back this tick (at most :data:`POLL_PER_TICK`, least recently checked first)."""
+    return conn.execute(
+        """SELECT i.fingerprint, i.number, i.url FROM issues i LEFT JOIN issue_polls p USING (fingerprint)
+           WHERE i.state = 'open' AND (p.checked_at IS NULL OR p.checked_at <= ?)
+           ORDER BY p.checked_at IS NOT NULL, p.checked_at LIMIT ?""",
+        (iso(at - POLL_INTERVAL), POLL_PER_TICK),
+    ).fetchall()
 
 
 def record(conn: sqlite3.Connection, fingerprint: str, data: dict[str, Any], how: tuple[str, str] | None, at: datetime) -> None:

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.syntax import Syntax
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from aimon.sinks.autofix import AutofixResult
+
+if TYPE_CHECKING:  # rich is imported only when there is something to draw (see plain())
+    from rich.console import Console
 
 _STYLE = {"opened": "green", "proposed": "green", "ineligible": "yellow", "deferred": "yellow", "refused": "red", "failed": "red"}
 
 
+def plain(result: AutofixResult) -> str | None:
+    """The one line of an idle tick (autofix off, or nothing to fix or check: no rich import), else ``None``."""
+    if result.mode == "off":
+        return result.message or "autofix is off."
+    busy = result.attempts or result.regressions or result.skipped or result.pulls_checked or result.errors
+    return None if result.mode == "dry-run" or busy else "Nothing to fix."
+
+
 def render(console: Console, result: AutofixResult) -> None:
     """Per error: what happened and why; the diff of every fix proposed (dry-run) or opened; regressions reported."""
+    from rich.syntax import Syntax
+    from rich.text import Text
+
     if result.mode == "off":
         console.print(result.message or "autofix is off.")
         return

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from aimon.diagnose.stage import Diagnosed, DiagnoseResult
 
+if TYPE_CHECKING:  # rich is imported only when there is something to draw (see plain())
+    from rich.console import Console
+
+NOTHING = "Nothing to diagnose: every detected error has a current diagnosis."
 _SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
+
+
+def plain(result: DiagnoseResult) -> str | None:
+    """The one line of an idle tick (no rich import), else ``None``."""
+    if result.dry_run or result.diagnosed or result.pending or result.would_send or result.llm_calls or result.model:
+        return None
+    return NOTHING
 
 
 def render(console: Console, result: DiagnoseResult) -> None:
     """Each diagnosis (title, severity, source, confidence, cause, fix, evidence), what stays pending, the spend."""
+    from rich.text import Text
+
     if result.dry_run:
         console.print("Dry run: no LLM request is sent and nothing is recorded.")
     if not result.diagnosed and not result.pending:
-        console.print("Nothing to diagnose: every detected error has a current diagnosis.")
+        console.print(NOTHING)
     for item in result.diagnosed:
         _diagnosis(console, item)
     for waiting in result.pending:
@@ -33,6 +45,8 @@ def render(console: Console, result: DiagnoseResult) -> None:
 
 
 def _diagnosis(console: Console, item: Diagnosed) -> None:
+    from rich.text import Text
+
     res = item.result
     severity = str(res.get("severity", ""))
     head = Text.assemble((item.fingerprint, "bold"), "  ", (severity.upper(), _SEVERITY_STYLE.get(severity, "")), "  ", (str(res.get("title", "")), "bold"))

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from aimon.sinks.discord import NotifyResult
+
+if TYPE_CHECKING:  # rich is imported only when there is something to draw (see plain())
+    from rich.console import Console
+
+
+def plain(result: NotifyResult) -> str | None:
+    """``Nothing to post.`` when that is the whole output (an idle tick: no rich import), else ``None``."""
+    busy = (result.would_send, result.sent, result.edited, result.skipped, result.waiting, result.deferred, result.failed)
+    return None if any(busy) or result.error else "Nothing to post."
 
 
 def render(console: Console, result: NotifyResult) -> None:
     """What was posted, edited, skipped or left for later; with --dry-run or no webhook, the exact JSON payloads."""
+    from rich.text import Text
+
     if result.would_send:
         why = "dry run" if result.configured else "DISCORD_WEBHOOK_URL is not set"
         console.print(Text(f"Would send {len(result.would_send)} request(s) to Discord ({why}):", style="bold"))
@@ -30,12 +38,13 @@ def render(console: Console, result: NotifyResult) -> None:
     _rows(console, "failed for good", result.failed, "red")
     if result.error:
         console.print(Text(f"error: {result.error}", style="bold red"))
-    nothing = not (result.would_send or result.sent or result.edited or result.skipped or result.waiting or result.deferred or result.failed)
-    if nothing and not result.error:
-        console.print("Nothing to post.")
+    if plain(result) is not None:
+        console.print(plain(result))
 
 
 def _rows(console: Console, label: str, rows: list[dict[str, Any]], style: str) -> None:
+    from rich.text import Text
+
     for row in rows:
         reason = row.get("reason") or row.get("error") or ""
         where = f"next try {row['next_attempt_at']}" if row.get("next_attempt_at") else ""

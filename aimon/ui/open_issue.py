@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Console
-from rich.rule import Rule
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from aimon.sinks.github_issues import IssueResult
+
+if TYPE_CHECKING:  # rich is imported only when there is something to draw (see plain())
+    from rich.console import Console
+
+
+def plain(result: IssueResult) -> str | None:
+    """``Nothing to file.`` when that is the whole output (an idle tick: no rich import), else ``None``."""
+    return None if any(_lists(result)) or result.error else "Nothing to file."
+
+
+def _lists(result: IssueResult) -> tuple[list[Any], ...]:
+    return (result.would_send, result.created, result.adopted, result.commented, result.reopened, result.resolved,
+            result.skipped, result.waiting, result.deferred, result.failed)
 
 
 def render(console: Console, result: IssueResult) -> None:
     """Issues created, adopted, commented, reopened and resolved; with --dry-run or no token, the exact texts."""
+    from rich.text import Text
+
     if result.would_send:
         why = "dry run" if result.configured else "GITHUB_TOKEN or AIMON_GITHUB_REPO is not set"
         console.print(Text(f"Would send {len(result.would_send)} change(s) to GitHub ({why}):", style="bold"))
@@ -38,13 +49,14 @@ def render(console: Console, result: IssueResult) -> None:
             console.print(Text(f"{label}: {row.get('fingerprint')} (detection {row.get('detection')}) {reason}".rstrip(), style=style))
     if result.error:
         console.print(Text(f"error: {result.error}", style="bold red"))
-    lists = (result.would_send, result.created, result.adopted, result.commented, result.reopened, result.resolved,
-             result.skipped, result.waiting, result.deferred, result.failed)
-    if not any(lists) and not result.error:
-        console.print("Nothing to file.")
+    if plain(result) is not None:
+        console.print(plain(result))
 
 
 def _would(console: Console, request: dict[str, Any]) -> None:
+    from rich.rule import Rule
+    from rich.text import Text
+
     action = request["action"]
     if action == "create":
         console.print(Rule(Text(f"new issue for {request['fingerprint']}")))

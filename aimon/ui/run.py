@@ -3,18 +3,56 @@
 from __future__ import annotations
 
 from importlib import import_module
-
-from rich.console import Console
-from rich.rule import Rule
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from aimon.pipeline import RunResult
+
+if TYPE_CHECKING:  # rich is imported only when there is something to draw (see plain())
+    from rich.console import Console
 
 _STYLE = {"ok": "green", "failed": "red", "skipped": "yellow"}
 
 
+def plain(result: RunResult) -> str | None:
+    """An idle tick in one line of plain text (no rich import), else ``None``: every stage ran and had nothing to show.
+
+    ``Read 0 lines: 0 error groups, detections: none. Nothing to diagnose, post, file or fix (scan 0.02s, …, autofix
+    off).``
+    A run locked out by another prints nothing here (its notice went to stderr).
+    """
+    if result.locked:
+        return ""
+    if result.dry_run or result.fail_on or result.fail_on_message or result.metrics_error or result.detections:
+        return None
+    lines = {stage.name: _plain_stage(stage) for stage in result.stages}
+    if not lines or None in lines.values():
+        return None
+    took = ", ".join(_took(stage) for stage in result.stages)
+    return f"{lines.get('scan') or ''} Nothing to diagnose, post, file or fix ({took}).".lstrip()
+
+
+def _took(stage: Any) -> str:
+    if getattr(stage.result, "mode", None) == "off":
+        return "autofix off"
+    return f"{stage.name.replace('_', '-')} {stage.duration_s:.2f}s"
+
+
+def _plain_stage(stage: Any) -> str | None:
+    if stage.status != "ok" or stage.error or stage.result is None:
+        return None
+    try:
+        view = import_module(f"aimon.ui.{stage.name}")
+    except ImportError:
+        return None
+    text = getattr(view, "plain", lambda _result: None)(stage.result)
+    return text if isinstance(text, str) else None
+
+
 def render(console: Console, result: RunResult) -> None:
     """Per stage: a heading with its status and duration, then what it did (or would do under --dry-run)."""
+    from rich.rule import Rule
+    from rich.text import Text
+
     if result.locked:
         return  # the one-line notice already went to stderr; a locked-out tick prints nothing else
     if result.dry_run:

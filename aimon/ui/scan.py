@@ -23,7 +23,8 @@ def summary_line(result: ScanResult) -> str:
     window = f" since {result.since}" if result.since else ""
     malformed = f" ({result.malformed:,} malformed)" if result.malformed else ""
     groups = len(result.groups)
-    text = f"Read {result.lines:,} lines{window}{malformed}: {groups} error group{'s' if groups != 1 else ''}"
+    lines = f"{result.lines:,} line{'s' if result.lines != 1 else ''}"
+    text = f"Read {lines}{window}{malformed}: {groups} error group{'s' if groups != 1 else ''}"
     return text + ("." if result.since else f", detections: {told}.")
 
 
