@@ -17,43 +17,14 @@ GitHub's primary (``x-ratelimit-remaining: 0`` + reset) and secondary (``retry-a
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-import threading
-import time
 import zlib
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from tests.fakes.http import Fault, JsonFake, Request
 
 DOCS = "https://docs.github.com/rest"
-
-
-@dataclass
-class Fault:
-    """One queued misbehaviour for the next request matching ``method``/``path`` (a regex on the path)."""
-
-    status: int = 502
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    method: str | None = None
-    path: str | None = None
-    late: bool = False  # the request IS processed, but the answer comes only after ``delay`` (a timeout that did happen)
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    json: Any
-    at: float
-    status: int = 0
 
 
 def primary_rate_limit(reset_epoch: float, *, method: str | None = None, path: str | None = None) -> Fault:
@@ -76,51 +47,31 @@ def secondary_rate_limit(retry_after: int | None = 60, *, method: str | None = N
 
 
 
-class QuietServer(ThreadingHTTPServer):
-    """A client that was killed (or gave up) mid-request is normal here, not an error to print."""
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-class FakeGitHub:
+class FakeGitHub(JsonFake):
     """Start with ``FakeGitHub()``; set ``AIMON_GITHUB_API_URL`` to :attr:`api_url`; read :attr:`issues`; ``close()``."""
+
+    content_type = "application/json; charset=utf-8"
+    fault_status = 502
+    headers: ClassVar[Mapping[str, str]] = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999"}
 
     def __init__(self, repo: str = "o/r", token: str = "test-token") -> None:
         self.repo = repo
         self.token = token
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
-        self.requests: list[Request] = []
-        self.faults: deque[Fault] = deque()
-        self.lock = threading.Lock()
         self._next_comment = 900_000
-        self.server = QuietServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self.thread.start()
+        super().__init__()
 
     # -- for tests -----------------------------------------------------------------------------------------------------
 
     @property
     def api_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def fail(self, status: int = 502, *, body: Any = None, headers: dict[str, str] | None = None, delay: float = 0.0,
-             times: int = 1, method: str | None = None, path: str | None = None) -> None:
-        """The next ``times`` matching requests answer ``status`` (after ``delay`` seconds)."""
-        for _ in range(times):
-            self.faults.append(Fault(status, body, dict(headers or {}), delay, method, path))
+        return self.base
 
     def answer_late(self, delay: float, *, method: str | None = None, path: str | None = None) -> None:
         """The next matching request is carried out, but answered only after ``delay`` seconds (the client gave up)."""
         self.faults.append(Fault(0, None, {}, delay, method, path, late=True))
-
-    def queue(self, fault: Fault, times: int = 1) -> None:
-        for _ in range(times):
-            self.faults.append(fault)
 
     def close_issue(self, number: int, *, state_reason: str = "completed") -> None:
         """A person closes an issue on GitHub."""
@@ -136,10 +87,6 @@ class FakeGitHub:
     def created(self) -> list[Request]:
         """The POSTs that created an issue."""
         return [r for r in self.requests if r.method == "POST" and r.status == 201 and r.path.endswith("/issues")]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     # -- the model -----------------------------------------------------------------------------------------------------
 
@@ -171,15 +118,12 @@ class FakeGitHub:
 
     # -- the server ----------------------------------------------------------------------------------------------------
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for index, fault in enumerate(self.faults):
-                if fault.method in (None, method) and (fault.path is None or re.search(fault.path, path)):
-                    del self.faults[index]
-                    return fault
+    def refuse(self, request: Request) -> tuple[int, Any] | None:
+        if request.headers.get("authorization", "") not in (f"token {self.token}", f"Bearer {self.token}"):
+            return 401, {"message": "Bad credentials", "documentation_url": DOCS}
         return None
 
-    def _route(self, request: Request) -> tuple[int, Any]:  # one branch per endpoint
+    def route(self, request: Request) -> tuple[int, Any]:  # one branch per endpoint
         repo = f"/repos/{self.repo}"
         path, method, data = request.path, request.method, request.json if isinstance(request.json, dict) else {}
         if method == "GET" and path == repo:
@@ -236,65 +180,3 @@ class FakeGitHub:
                 closed = [{"event": "closed", "commit_id": None}] if issue["state"] == "closed" else []
                 return 200, closed
         return 404, {"message": "Not Found", "documentation_url": DOCS}
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json; charset=utf-8")
-                    self.send_header("content-length", str(len(data)))
-                    for key, value in (headers or {}).items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def _serve(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("content-length", "0") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    payload = json.loads(raw) if raw else None
-                except ValueError:
-                    payload = raw.decode(errors="replace")
-                query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
-                request = Request(self.command, parts.path, query, {k.lower(): v for k, v in self.headers.items()},
-                                  payload, time.time())
-                with fake.lock:
-                    fake.requests.append(request)
-                auth = request.headers.get("authorization", "")
-                if auth not in (f"token {fake.token}", f"Bearer {fake.token}"):
-                    request.status = 401
-                    self._send(401, {"message": "Bad credentials", "documentation_url": DOCS})
-                    return
-                fault = fake._take_fault(self.command, parts.path)
-                if fault is not None and fault.late:
-                    status, body = fake._route(request)
-                    request.status = status
-                    time.sleep(fault.delay)
-                    self._send(status, body)
-                    return
-                if fault is not None:
-                    if fault.delay:
-                        time.sleep(fault.delay)
-                    request.status = fault.status
-                    body = fault.body if fault.body is not None else {"message": "Server Error"}
-                    self._send(fault.status, body, fault.headers)
-                    return
-                status, body = fake._route(request)
-                request.status = status
-                self._send(status, body, {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999"})
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-
-        return Handler

@@ -22,9 +22,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http import LoopbackServer, QuietHandler
 
 _MATCHER_RE = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 _FILTER_RE = re.compile(r'\s*(\|=|!=|\|~|!~)\s*"((?:[^"\\]|\\.)*)"')
@@ -100,7 +102,7 @@ def _keeps(line: str, filters: list[tuple[str, str]]) -> bool:
     return True
 
 
-class FakeLoki:
+class FakeLoki(LoopbackServer):
     """Start with ``FakeLoki()``; :meth:`push` lines (or POST them), read :attr:`requests`, queue :meth:`fail`; ``close()``."""
 
     def __init__(self, *, tenant: str | None = None, username: str | None = None, password: str | None = None) -> None:
@@ -112,19 +114,11 @@ class FakeLoki:
         self.requests: list[Request] = []
         self.faults: deque[Fault] = deque()
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self.thread.start()
+        super().__init__(self._handler())
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return self.base
 
     def fail(self, status: int = 500, *, delay: float = 0.0, times: int = 1, body: str = "internal error") -> None:
         """The next ``times`` queries answer ``status`` (after ``delay`` seconds)."""
@@ -177,20 +171,12 @@ class FakeLoki:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return None
-
+        class Handler(QuietHandler):
             def _send(self, status: int, body: Any) -> None:
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json" if not isinstance(body, str) else "text/plain")
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                if isinstance(body, str):
+                    self.send(status, body.encode(), "text/plain")
+                else:
+                    self.send(status, json.dumps(body).encode(), "application/json")
 
             def _record(self) -> Request:
                 parts = urlsplit(self.path)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.http import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Recorded:
     body: dict[str, Any]
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """Start with ``FakeOpenAI()``, queue replies with :meth:`reply`, read :attr:`requests`, and ``close()``."""
 
     def __init__(self) -> None:
@@ -39,10 +39,7 @@ class FakeOpenAI:
         self.requests: list[Recorded] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return None
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 raw = self.rfile.read(length)
@@ -66,33 +63,16 @@ class FakeOpenAI:
                 else:
                     body = reply.body
                 data = json.dumps(body).encode() if not isinstance(body, (bytes, str)) else (body.encode() if isinstance(body, str) else body)
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    for key, value in reply.headers.items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                self.send(reply.status, data, "application/json", reply.headers)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.base}/v1"
 
     def reply(self, content: Any = None, **kwargs: Any) -> None:
         """Queue a reply; a dict/list ``content`` is sent as its JSON text (what a model returns)."""
         if content is not None and not isinstance(content, str):
             content = json.dumps(content)
         self.replies.append(Reply(content=content, **kwargs))
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
