@@ -273,6 +273,11 @@ def github_pending(attempts: int, error: str, due_in: float) -> Callable[[Remote
     return check
 
 
+def lagging_search_and_late_create(r: Remotes) -> None:
+    r.github.search_lag = 3600.0
+    r.github.answer_late(1.6, method="POST")
+
+
 def created_but_unanswered(r: Remotes, result: Any) -> None:
     assert result.exit_code == 0, result.stderr
     row = delivery(r.folder, "github-issue")
@@ -386,6 +391,9 @@ CASES: dict[str, Case] = {
                                   github_pending(1, "GitHub unreachable (", 60), 61, attempts=2),
     "github-timeout-after-the-issue-was-created": github_case(
         lambda r: r.github.answer_late(1.6, method="POST"), created_but_unanswered, 61, attempts=2),
+    # GitHub's search index has not caught up a minute later: the issue list (which never lags) finds the issue.
+    "github-timeout-after-the-issue-was-created-search-lagging": github_case(
+        lagging_search_and_late_create, created_but_unanswered, 61, attempts=2),
     "llm-429": llm_case([{"status": 429, "body": {"error": {"message": "Rate limit reached"}}, "headers": {"retry-after-ms": "1"}}] * 5,
                         llm_pending("rate_limited", "the LLM endpoint answered HTTP 429; it will be retried next tick"),
                         llm_diagnosed(["ok"])),

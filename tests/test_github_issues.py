@@ -11,7 +11,7 @@ import pytest
 import responses
 from responses import matchers
 
-from aimon.sinks import github_client
+from aimon.sinks import github_client, outbox
 from aimon.state import iso, transaction
 from tests.test_outbox_support import (
     FP,
@@ -343,8 +343,33 @@ def test_5xx_backs_off_and_succeeds_on_a_later_tick(cli, clock, github) -> None:
     cli("open-issue")
     assert len(github.calls) == 2  # not due yet
     clock.advance(seconds=61)
+    newest = {"state": "all", "labels": "aimon", "sort": "created", "direction": "desc"}
+    github.add(responses.GET, ISSUES, json=[], match=[matchers.query_param_matcher(newest)])
     cli("open-issue")
     assert deliveries()[0]["status"] == "sent"
+    # Tried before, so besides the search (GitHub's index may lag) the newest issues are read: none has the marker.
+    assert [(call.request.method, call.request.url.split("?")[0]) for call in github.calls[2:]] == [
+        ("GET", SEARCH), ("GET", ISSUES), ("POST", ISSUES)]
+
+
+def test_an_issue_created_by_a_tick_that_never_heard_back_is_adopted_from_the_newest_issues(cli, clock, github) -> None:
+    seed()
+    diagnose()
+    conn = connect()  # a tick claimed the row, created the issue and was killed before it could record it
+    outbox.enqueue_github(conn, T0 - timedelta(seconds=1))
+    [row] = deliveries()
+    assert outbox.claim(conn, [row["id"]], T0) == [row["id"]]
+    clock.advance(seconds=outbox.LEASE + 1)
+    search_returns(github)  # the search index has not caught up yet
+    pull = issue_json(number=9, html_url="https://github.com/o/r/pull/9")  # a pull request carrying the marker: not it
+    github.add(responses.GET, ISSUES, json=[pull, issue_json(number=8)],
+               match=[matchers.query_param_matcher({"state": "all", "labels": "aimon", "sort": "created", "direction": "desc"})])
+    result = cli("open-issue", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert [call.request.method for call in github.calls] == ["GET", "GET"]  # no POST: no second issue
+    assert rows("SELECT fingerprint, number, url, state FROM issues") == [
+        {"fingerprint": FP, "number": 8, "url": "https://github.com/o/r/issues/8", "state": "open"}]
+    assert (deliveries()[0]["status"], deliveries()[0]["remote_id"]) == ("sent", "8")
 
 
 def test_a_refused_token_stops_the_stage_with_exit_1_and_keeps_the_work(cli, clock, github) -> None:

@@ -27,6 +27,7 @@ from aimon.sinks import outbox
 from aimon.sinks.github_client import TIMEOUT, classify, make_github, repo_name
 from aimon.sinks.github_readback import due_polls, read_back
 from aimon.sinks.issue_text import (
+    ISSUE_LABEL,
     issue_body,
     issue_labels,
     issue_title,
@@ -89,6 +90,16 @@ def run_open_issue(ctx: Context) -> IssueResult:
     if not filer.stopped:
         filer.poll_closed()
     return result
+
+
+def _with_marker(page: Any, fingerprint: str) -> list[dict[str, Any]]:
+    """The issues of a result page whose body holds the exact marker (a search may match loosely), pull requests
+    left out. Attributes, not raw_data: raw_data would fetch every result again."""
+    return [
+        {"number": item.number, "html_url": item.html_url, "state": item.state, "labels": [{"name": label.name} for label in item.labels]}
+        for item in page
+        if marker(fingerprint) in (item.body or "") and "/pull/" not in (item.html_url or "")
+    ]
 
 
 def _due_groups(ctx: Context, at: datetime) -> dict[str, list[_Item]]:
@@ -162,11 +173,13 @@ class _Filer:
             return self._report(group, "deferred", f"not tried: {self.stopped}")
         if not self._search_allowed():
             return self._defer(group, self.at + timedelta(seconds=60), f"search API budget: {SEARCHES_PER_MINUTE} a minute")
-        ids = outbox.claim(self.db, [item.delivery_id for item in group if item.delivery_id], self.at)
+        candidates = [item.delivery_id for item in group if item.delivery_id]
+        tried = self._tried_before(candidates)
+        ids = outbox.claim(self.db, candidates, self.at)
         if not ids:
             return
         try:
-            found = self._find_marker(latest.fingerprint)
+            found = self._find_marker(latest.fingerprint, newest_too=tried)
             if found is not None:
                 return self._adopt(latest, group, ids, found)
             created = self.repo.create_issue(title=title, body=body, labels=labels)
@@ -179,20 +192,29 @@ class _Filer:
             outbox.mark_sent(self.db, ids, str(created.number), created.html_url, self.at)
         self.result.created.append({"fingerprint": latest.fingerprint, "number": created.number, "url": created.html_url, "deliveries": ids})
 
-    def _find_marker(self, fingerprint: str) -> dict[str, Any] | None:
-        """The issue that carries this fingerprint's marker (open ones first, then the oldest), as raw data."""
+    def _find_marker(self, fingerprint: str, *, newest_too: bool) -> dict[str, Any] | None:
+        """The issue that carries this fingerprint's marker (open ones first, then the oldest), as raw data.
+
+        The search finds it however old it is, but GitHub's search index lags behind by seconds to minutes. With
+        ``newest_too`` (an earlier tick may have created it without hearing back: killed, or timed out after the
+        create), the newest issues labelled ``aimon`` are read too: the issue list does not lag.
+        """
         with transaction(self.db):
             set_meta(self.db, SEARCH_KEY, json.dumps([*self._recent_searches(), iso(self.at)]))
-        page = self.gh.search_issues(search_query(self.result.repo, fingerprint)).get_page(0)
-        # Attributes, not raw_data: raw_data would fetch every result again. The search may match loosely; only the
-        # exact marker counts.
-        exact = [
-            {"number": item.number, "html_url": item.html_url, "state": item.state, "labels": [{"name": label.name} for label in item.labels]}
-            for item in page
-            if marker(fingerprint) in (item.body or "")
-        ]
-        exact.sort(key=lambda data: (data["state"] != "open", data["number"]))
-        return exact[0] if exact else None
+        found = _with_marker(self.gh.search_issues(search_query(self.result.repo, fingerprint)).get_page(0), fingerprint)
+        if not found and newest_too:
+            newest = self.repo.get_issues(state="all", labels=[ISSUE_LABEL], sort="created", direction="desc")
+            found = _with_marker(newest.get_page(0), fingerprint)
+        found.sort(key=lambda data: (data["state"] != "open", data["number"]))
+        return found[0] if found else None
+
+    def _tried_before(self, ids: list[int]) -> bool:
+        """Whether any of these rows was claimed or failed before: an earlier tick may have created the issue."""
+        marks = ",".join("?" for _ in ids)
+        row = self.db.execute(
+            f"SELECT 1 FROM deliveries WHERE id IN ({marks}) AND (attempts > 0 OR updated_at > created_at) LIMIT 1", ids
+        ).fetchone()
+        return row is not None
 
     def _recent_searches(self) -> list[str]:
         cutoff = iso(self.at - timedelta(minutes=1)) or ""

@@ -26,6 +26,7 @@ BODY_MAX = 60_000  # GitHub refuses bodies over 65536 characters
 SECTION_MAX = 3000
 TRAIL_MAX = 20
 _MARKER_TEXT = re.compile(r"(?i)aimon:fingerprint")
+ISSUE_LABEL = "aimon"  # on every issue aimon files
 
 
 def marker(fingerprint: str) -> str:
@@ -45,7 +46,7 @@ def issue_title(incident: Incident, redactor: Redactor) -> str:
 
 def issue_labels(incident: Incident) -> list[str]:
     """``aimon`` and the severity."""
-    return ["aimon", incident.severity]
+    return [ISSUE_LABEL, incident.severity]
 
 
 def issue_body(conn: sqlite3.Connection, settings: Settings, incident: Incident, redactor: Redactor) -> str:

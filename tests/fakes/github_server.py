@@ -18,6 +18,7 @@ GitHub's primary (``x-ratelimit-remaining: 0`` + reset) and secondary (``retry-a
 from __future__ import annotations
 
 import re
+import time
 import zlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -61,6 +62,8 @@ class FakeGitHub(JsonFake):
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self._next_comment = 900_000
+        self.created_at: dict[int, float] = {}
+        self.search_lag = 0.0  # seconds before a new issue shows in search (GitHub's index lags behind)
         super().__init__()
 
     # -- for tests -----------------------------------------------------------------------------------------------------
@@ -113,8 +116,20 @@ class FakeGitHub(JsonFake):
         repo = re.search(r"\brepo:(\S+)", q)
         if repo and repo.group(1) != self.repo:
             return []
-        found = [issue for issue in self.issues.values() if all(p in (issue.get("body") or "") for p in phrases)]
+        indexed = time.time() - self.search_lag
+        found = [issue for number, issue in self.issues.items()
+                 if self.created_at.get(number, 0.0) <= indexed and all(p in (issue.get("body") or "") for p in phrases)]
         return [dict(issue, score=1.0) for issue in sorted(found, key=lambda issue: -issue["number"])]
+
+    def _list(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        """``GET /repos/{repo}/issues``: ``state`` (open, closed, all), ``labels`` (all of them), ``sort=created``
+        with ``direction``, first page of ``per_page`` (30). Not searched, so never behind."""
+        state, labels = query.get("state", "open"), [name for name in query.get("labels", "").split(",") if name]
+        with self.lock:
+            found = [dict(issue) for issue in self.issues.values()
+                     if state in ("all", issue["state"]) and all(name in [label["name"] for label in issue["labels"]] for name in labels)]
+        found.sort(key=lambda issue: issue["number"], reverse=query.get("direction", "desc") == "desc")
+        return found[: int(query.get("per_page", "30"))]
 
     # -- the server ----------------------------------------------------------------------------------------------------
 
@@ -133,12 +148,15 @@ class FakeGitHub(JsonFake):
         if method == "GET" and path == "/search/issues":
             items = self._search(request.query.get("q", ""))
             return 200, {"total_count": len(items), "incomplete_results": False, "items": items}
+        if method == "GET" and path == f"{repo}/issues":
+            return 200, self._list(request.query)
         if method == "POST" and path == f"{repo}/issues":
             if not data.get("title"):
                 return 422, {"message": "Validation Failed", "errors": [{"field": "title", "code": "missing_field"}]}
             with self.lock:
                 number = max(self.issues, default=0) + 1
                 self.issues[number] = self._issue(number, data["title"], data.get("body") or "", list(data.get("labels") or []))
+                self.created_at[number] = time.time()
                 return 201, dict(self.issues[number])
         match = re.fullmatch(rf"{re.escape(repo)}/issues/(\d+)(/comments|/labels|/timeline)?", path)
         if match is None:
