@@ -270,8 +270,13 @@ class Settings:
             elif isinstance(value, tuple):
                 shown[var.env] = ",".join(value)
             else:
-                shown[var.env] = "" if value is None else str(value)
+                shown[var.env] = "" if value is None else hide_credentials(str(value))
         return shown
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of any URL in it shown as ``***@``."""
+    return re.sub(r"(?<=//)[^/@\s]+@", "***@", text)
 
 
 _TOML_SCHEMA: dict[str, Any] = {
@@ -380,15 +385,20 @@ def load_settings(
     environment = os.environ if environ is None else environ
     file_values = _read_env_file(env_file)
     values: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for var in VARS:
         raw = None
         for layer in (overrides or {}, environment, file_values):
             if var.env in layer:
-                raw = layer[var.env]
+                raw = given[var.env] = layer[var.env]
                 break
         if raw is None:
             raw = var.default
         values[var.field] = _parse_var(var, raw)
+    if given.get("AIMON_CONFIG", "").strip() not in ("", "aimon.toml") and not values["config_path"].is_file():
+        # The default aimon.toml is optional (as .env.example names it; AIMON_CONFIG= empty means none); another file
+        # asked for by name is not: its redaction patterns may be what keeps a secret on the machine.
+        raise ConfigError(f"AIMON_CONFIG={values['config_path']}: no such file. Point it at an existing aimon.toml or unset it.")
     toml_data = _load_toml(values["config_path"])
     values.update(_toml_values(toml_data))
     return Settings(**values)

@@ -352,7 +352,7 @@ def bench(server: FakeOpenAI) -> int:
         clock = Clock()
         log.write_text("\n".join(incident_log(clock, rounds=3, start=0)) + "\n", encoding="utf-8")
         settings = load_settings(environ={"AIMON_DB": str(base / "state.db"), "AIMON_REPO_DIR": str(repo), "OPENAI_API_KEY": "sk-bench",
-                                          "AIMON_LLM_BASE_URL": server.base_url, "AIMON_CONFIG": str(base / "none.toml")})
+                                          "AIMON_LLM_BASE_URL": server.base_url, "AIMON_CONFIG": ""})
         conn = open_db(settings.db_path)
         ctx = Context(settings=settings, db=conn)
         run_scan(ctx, paths=[str(log)], since=None)

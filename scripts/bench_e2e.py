@@ -65,7 +65,7 @@ def _info_lines(count: int) -> str:
 def _env(folder: Path, log: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIMON_")
            and key not in ("OPENAI_API_KEY", "DISCORD_WEBHOOK_URL", "GITHUB_TOKEN")}
-    env.update(AIMON_DB=str(folder / "state.db"), AIMON_CONFIG=str(folder / "none.toml"), AIMON_LOG_PATHS=str(log),
+    env.update(AIMON_DB=str(folder / "state.db"), AIMON_CONFIG="", AIMON_LOG_PATHS=str(log),
                AIMON_DIAGNOSIS_GRACE="0s", **extra)
     return env
 

@@ -150,7 +150,7 @@ def main() -> int:
         size = log.stat().st_size
         aimon = [sys.executable, "-m", "aimon"]
         env = {key: value for key, value in os.environ.items() if not key.startswith("AIMON_")}
-        env.update(AIMON_DB=str(db), AIMON_CONFIG=str(folder / "none.toml"))
+        env.update(AIMON_DB=str(db), AIMON_CONFIG="")
 
         def fresh_state() -> None:
             for suffix in ("", "-wal", "-shm"):

@@ -52,6 +52,16 @@ def test_a_bad_secret_is_never_echoed() -> None:
     assert repr(Secret("x")) == "Secret('***')"
 
 
+def test_a_config_file_named_but_missing_is_an_error_the_default_one_is_optional(tmp_path: Path) -> None:
+    missing = tmp_path / "aimon.tmol"
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"AIMON_CONFIG": str(missing)})
+    assert str(info.value) == f"AIMON_CONFIG={missing}: no such file. Point it at an existing aimon.toml or unset it."
+    assert load_settings(environ={}).config_path == Path("aimon.toml")  # absent, and not asked for: fine
+    assert load_settings(environ={"AIMON_CONFIG": "aimon.toml"}).config_path == Path("aimon.toml")  # as .env.example has it
+    assert load_settings(environ={"AIMON_CONFIG": ""}).catalog == {}  # empty: no config file
+
+
 def test_toml_is_validated_with_a_message_naming_the_key(tmp_path: Path) -> None:
     config = tmp_path / "aimon.toml"
     config.write_text('[catalog.E1001]\nseverity = "urgent"\n')

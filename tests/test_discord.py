@@ -459,6 +459,13 @@ def test_without_a_webhook_a_real_run_says_so_and_prints_no_payload(cli, clock, 
     assert result.json()["configured"] is False
     assert result.json()["would_send"] == []
     assert deliveries() == []  # nothing enqueued: configuring the webhook later still alerts
+    # said once: the next ticks say nothing on stderr (a cron log would get the line every minute)
+    again = cli("notify")
+    assert (again.exit_code, again.stderr, again.stdout) == (0, "", "Nothing to post: DISCORD_WEBHOOK_URL is not set.\n")
+    # configured, then unconfigured again: said once more
+    discord.add(responses.POST, POST_URL, json={"id": "1"}, status=200)
+    cli("notify", env={"DISCORD_WEBHOOK_URL": WEBHOOK})
+    assert cli("notify").stderr.count("DISCORD_WEBHOOK_URL is not set") == 1
 
 
 def test_a_hand_run_and_cron_never_send_the_same_alert_twice(cli, clock, webhook, discord) -> None:

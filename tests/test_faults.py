@@ -78,7 +78,7 @@ def remotes(isolated: Path, openai_server: FakeOpenAI, monkeypatch: pytest.Monke
     monkeypatch.setattr(outbox, "now", clock)
     monkeypatch.setattr(github_client, "WRITE_SPACING", 0.0)  # GitHub's second between writes: not in tests
     monkeypatch.setattr(loki_source, "BACKOFF_SECONDS", 0.01)
-    monkeypatch.setenv("AIMON_CONFIG", str(isolated / "none.toml"))
+    monkeypatch.setenv("AIMON_CONFIG", "")  # no aimon.toml
     yield Remotes(discord, github, openai_server, loki, clock, monkeypatch, isolated)
     for server in (discord, github, loki):
         server.close()

@@ -550,6 +550,8 @@ def test_without_token_it_says_so_once_and_shows_what_it_would_file(cli, clock, 
     assert real.stderr.count("GITHUB_TOKEN not set") == 1
     assert real.json()["would_send"] == []
     assert len(github.calls) == 0
+    again = cli("open-issue")  # said once, not every minute
+    assert (again.exit_code, again.stderr, again.stdout) == (0, "", "Nothing to file: GITHUB_TOKEN or AIMON_GITHUB_REPO is not set.\n")
 
 
 def test_a_malformed_repo_is_a_configuration_error(cli, clock, monkeypatch) -> None:

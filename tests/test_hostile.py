@@ -54,7 +54,7 @@ def stamp(seconds_ago: float = 30.0) -> str:
 
 
 def context(folder: Path, **env: str) -> Context:
-    settings_ = load_settings(environ={"AIMON_DB": str(folder / "state.db"), "AIMON_CONFIG": str(folder / "none.toml"), **env})
+    settings_ = load_settings(environ={"AIMON_DB": str(folder / "state.db"), "AIMON_CONFIG": "", **env})
     return Context(settings=settings_, db=open_db(settings_.db_path, dry_run=env.get("DRY") == "1"))
 
 
@@ -265,7 +265,7 @@ def hostile_log(path: Path) -> dict[str, int]:
 def dry_run(folder: Path, log: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {key: value for key, value in os.environ.items() if not key.startswith("AIMON_")
             and key not in ("OPENAI_API_KEY", "DISCORD_WEBHOOK_URL", "GITHUB_TOKEN")}
-    base.update(AIMON_DB=str(folder / "state.db"), AIMON_CONFIG=str(folder / "none.toml"),
+    base.update(AIMON_DB=str(folder / "state.db"), AIMON_CONFIG="",
                 DISCORD_WEBHOOK_URL="https://discord.com/api/webhooks/112233445566778899/not-a-real-token",
                 GITHUB_TOKEN="ghp_not_a_real_token_but_long_enough_0000", AIMON_GITHUB_REPO="o/r",
                 AIMON_ISSUE_MIN_SEVERITY="low", COLUMNS="200", **env)

@@ -233,5 +233,5 @@ def test_messages_never_show_credentials_written_into_the_url() -> None:
     from aimon.sources.loki import LokiReader
 
     reader = LokiReader(url="https://aimon:s3cr3t-pass@loki.example.com", query='{job="app"}')
-    assert reader.shown_url == "https://loki.example.com"
+    assert reader.shown_url == "https://***@loki.example.com"
     assert "s3cr3t" not in repr(reader.shown_url)

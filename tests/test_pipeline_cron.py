@@ -122,6 +122,9 @@ def test_the_example_ci_step_gates_on_a_new_error(cli: Any, tmp_path: Path) -> N
         if line.strip().startswith("run: aimon run ")
     ]
     assert len(steps) == 1
+    # aimon is installed from its own repository, never by the bare name (on PyPI that is another project)
+    installs = [line.strip() for line in workflow.splitlines() if "pip install" in line]
+    assert installs == ['python -m pip install "aimon @ $AIMON_PIP_SPEC"']
     args = shlex.split(steps[0].replace("$RUNNER_TEMP", str(tmp_path / "runner-temp")))[1:]
     assert args[:3] == ["run", "--dry-run", "--log"] and "--fail-on" in args
     incident_log(tmp_path / "test-output.log")

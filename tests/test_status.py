@@ -39,6 +39,7 @@ def add_fingerprint(
 def test_status_json_has_exact_keys_and_never_shows_secrets(cli: Any, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
         f"OPENAI_API_KEY={FAKE_KEY}\nDISCORD_WEBHOOK_URL={FAKE_WEBHOOK}\nGITHUB_TOKEN={FAKE_TOKEN}\nAIMON_LOKI_PASSWORD=hunter2hunter2\n"
+        "AIMON_LOKI_URL=https://aimon:url-pass-77@loki.example.com\nAIMON_LLM_BASE_URL=http://u:llm-pass-88@127.0.0.1:8000/v1\n"
     )
     conn = db(tmp_path)
     add_fingerprint(conn, "aaaa000000000001")
@@ -64,6 +65,8 @@ def test_status_json_has_exact_keys_and_never_shows_secrets(cli: Any, tmp_path: 
             FAKE_TOKEN,
             "hunter2hunter2",
             "s3cr3t-pa55w0rd",
+            "url-pass-77",
+            "llm-pass-88",
         ):
             assert secret not in result.stdout
             assert secret not in result.stderr
@@ -86,6 +89,7 @@ def test_status_json_has_exact_keys_and_never_shows_secrets(cli: Any, tmp_path: 
     assert doc["config"]["DISCORD_WEBHOOK_URL"] == "set (hidden)"
     assert doc["config"]["AIMON_LOKI_PASSWORD"] == "set (hidden)"
     assert doc["config"]["AIMON_TICK_BUDGET"] == "50.0"
+    assert doc["config"]["AIMON_LOKI_URL"] == "https://***@loki.example.com"  # a password written into a URL
     assert doc["deliveries"]["failed"] == {"discord": 1}
     problem = doc["deliveries"]["problems"][0]
     assert (problem["channel"], problem["status"], problem["attempts"]) == ("discord", "failed", 3)

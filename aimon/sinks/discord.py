@@ -63,12 +63,13 @@ def run_notify(ctx: Context) -> NotifyResult:
     mention = parse_mention(ctx.settings.discord_mention)
     if not ctx.settings.discord_webhook_url:
         shown = " (below: what would be)" if ctx.dry_run else ""
-        ctx.notice(f"notify: DISCORD_WEBHOOK_URL is not set, so nothing is posted{shown}. Set it in .env to post alerts.")
+        outbox.unconfigured(ctx, "discord", f"notify: DISCORD_WEBHOOK_URL is not set, so nothing is posted{shown}. Set it in .env to post alerts.")
         result = NotifyResult(configured=False, dry_run=ctx.dry_run)
         if ctx.dry_run:
             # Only a dry run previews: under cron the same payloads would be printed again every minute.
             _Notifier(ctx, result, at, mention, connect=None).preview(_preview_candidates(ctx, at))
         return result
+    outbox.configured(ctx, "discord")
     result = NotifyResult(configured=True, dry_run=ctx.dry_run)
     url = ctx.settings.discord_webhook_url.reveal()
     outbox.enqueue_discord(ctx.db, at)

@@ -70,12 +70,13 @@ def run_open_issue(ctx: Context) -> IssueResult:
     missing = [name for name, value in (("GITHUB_TOKEN", settings.github_token), ("AIMON_GITHUB_REPO", settings.github_repo)) if not value]
     if missing:
         names, shown = " and ".join(missing), " (below: what would be)" if ctx.dry_run else ""
-        ctx.notice(f"open-issue: {names} not set, so no issue is filed{shown}. Set {names} in .env to file issues.")
+        outbox.unconfigured(ctx, "github", f"open-issue: {names} not set, so no issue is filed{shown}. Set {names} in .env to file issues.")
         result = IssueResult(configured=False, dry_run=ctx.dry_run, repo=settings.github_repo)
         if ctx.dry_run:
             # Only a dry run previews: under cron the same issues would be printed again every minute.
             _Filer(ctx, result, at, None).run(_preview_groups(ctx, at), live=False)
         return result
+    outbox.configured(ctx, "github")
     result = IssueResult(configured=True, dry_run=ctx.dry_run, repo=repo_name(settings))
     outbox.enqueue_github(ctx.db, at)
     groups = _due_groups(ctx, at)

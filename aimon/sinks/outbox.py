@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aimon.config import SEVERITIES, Settings
-from aimon.state import iso, parse_iso, transaction, utcnow
+from aimon.state import get_meta, iso, parse_iso, set_meta, transaction, utcnow
 from aimon.state.fingerprints import is_ignored
 
 MAX_ATTEMPTS = 8
@@ -30,6 +30,25 @@ BACKOFF_CAP = 3600.0
 LEASE = 300.0
 DEFAULT_SEVERITY = "medium"
 GITHUB_CHANNELS = ("github-issue", "github-comment")
+
+
+def unconfigured(ctx: Any, channel: str, message: str) -> None:
+    """Say once (per state file, until the channel is configured) that ``channel`` is not configured: under cron the
+    same line every minute would bury everything else. A dry run, which records nothing, always says it."""
+    key = f"unconfigured.{channel}"
+    if ctx.dry_run:
+        ctx.notice(message)
+    elif get_meta(ctx.db, key) is None:
+        ctx.notice(message)
+        with transaction(ctx.db):
+            set_meta(ctx.db, key, iso(now()) or "")
+
+
+def configured(ctx: Any, channel: str) -> None:
+    """``channel`` is configured (again): if it goes unconfigured later, that is said once more."""
+    if not ctx.dry_run and get_meta(ctx.db, f"unconfigured.{channel}") is not None:
+        with transaction(ctx.db):
+            ctx.db.execute("DELETE FROM meta WHERE key = ?", (f"unconfigured.{channel}",))
 
 
 def now() -> datetime:

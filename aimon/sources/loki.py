@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aimon.clock import Deadline
-from aimon.config import Settings
+from aimon.config import Settings, hide_credentials
 from aimon.context import Context
 from aimon.errors import ConfigError, RemoteError
 from aimon.state import iso, utcnow
@@ -110,7 +109,7 @@ class LokiReader:
     @property
     def shown_url(self) -> str:
         """The URL for messages: without any ``user:password@`` written into it."""
-        return re.sub(r"//[^/@]*@", "//", self.url)
+        return hide_credentials(self.url)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LokiReader:

@@ -14,7 +14,9 @@ if TYPE_CHECKING:  # rich is imported only when there is something to draw (see 
 def plain(result: NotifyResult) -> str | None:
     """``Nothing to post.`` when that is the whole output (an idle tick: no rich import), else ``None``."""
     busy = (result.would_send, result.sent, result.edited, result.skipped, result.waiting, result.deferred, result.failed)
-    return None if any(busy) or result.error else "Nothing to post."
+    if any(busy) or result.error:
+        return None
+    return "Nothing to post." if result.configured else "Nothing to post: DISCORD_WEBHOOK_URL is not set."
 
 
 def render(console: Console, result: NotifyResult) -> None:

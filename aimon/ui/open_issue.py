@@ -12,7 +12,9 @@ if TYPE_CHECKING:  # rich is imported only when there is something to draw (see 
 
 def plain(result: IssueResult) -> str | None:
     """``Nothing to file.`` when that is the whole output (an idle tick: no rich import), else ``None``."""
-    return None if any(_lists(result)) or result.error else "Nothing to file."
+    if any(_lists(result)) or result.error:
+        return None
+    return "Nothing to file." if result.configured else "Nothing to file: GITHUB_TOKEN or AIMON_GITHUB_REPO is not set."
 
 
 def _lists(result: IssueResult) -> tuple[list[Any], ...]:

@@ -68,7 +68,7 @@ def aimon_env(folder: Path, log: Path, discord: FakeDiscord, github: FakeGitHub)
            if not key.startswith("AIMON_") and key not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DISCORD_WEBHOOK_URL", "GITHUB_TOKEN")}
     env.update(
         AIMON_DB=str(folder / "state.db"),
-        AIMON_CONFIG=str(folder / "aimon.toml"),  # absent: defaults
+        AIMON_CONFIG="",  # no aimon.toml: defaults
         AIMON_LOG_PATHS=str(log),
         DISCORD_WEBHOOK_URL=discord.webhook_url,
         GITHUB_TOKEN=github.token,
