@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from tests.fakes.openai_server import FakeOpenAI
 
-REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
+# Verbatim tracing output and Rust error texts from public sources, with their attribution (see each file's head).
+REFERENCE = Path(__file__).resolve().parent / "data" / "reference"
 EVALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "evaldata" / "loghub-dev"
 
 

@@ -16,7 +16,6 @@ from tests.conftest import REFERENCE
 
 TRACING = REFERENCE / "tracing-json-samples.md"
 RUST = REFERENCE / "rust-error-samples.md"
-needs_reference = pytest.mark.skipif(not TRACING.is_file() or not RUST.is_file(), reason="shared reference samples absent")
 
 
 def at(text: str) -> float:
@@ -44,7 +43,6 @@ def records(text: str) -> list[tuple[int, LogRecord | Malformed]]:
 # --------------------------------------------------------------------------------------------- tracing-subscriber JSON
 
 
-@needs_reference
 def test_recorded_fmt_json_example_every_line() -> None:
     lines = fenced("tracing-json-samples.md", "## 1. Recorded output")
     parsed = [parse_line(line) for line in lines]
@@ -62,7 +60,6 @@ def test_recorded_fmt_json_example_every_line() -> None:
     assert parsed[2].spans == [{"yaks": 3, "name": "shaving_yaks"}, {"yak": 1, "name": "shave"}]
 
 
-@needs_reference
 def test_unit_test_strings_span_flatten_line_number() -> None:
     strings = text_blocks(TRACING, "## 2. Expected strings")
     parsed = [parse_line(line) for line in strings]
@@ -77,7 +74,6 @@ def test_unit_test_strings_span_flatten_line_number() -> None:
     assert by_name["json"].spans[0]["slice"] == [97, 98, 99]
 
 
-@needs_reference
 def test_hand_written_lenient_variants() -> None:
     lines = [line.strip() for line in text_blocks(TRACING, "## 3. Hand-written")]
     nested, flattened = parse_line(lines[0]), parse_line(lines[2])
@@ -94,7 +90,6 @@ def text_blocks(path: object, heading: str) -> list[str]:
     return re.findall(r"```json\n\s*(\{.*\})\n\s*```", section)
 
 
-@needs_reference
 def test_prisma_production_lines_with_error_code_alias_and_nul_escapes() -> None:
     raw = fenced("tracing-json-samples.md", "## 4. Real captured output")
     lines = [re.sub(r" \+\d+ms$", "", line.split("stderr  ", 1)[1]) for line in raw]
@@ -170,7 +165,6 @@ def test_epoch_numbers_and_nonsense() -> None:
 # -------------------------------------------------------------------------------------------------------- plain text
 
 
-@needs_reference
 def test_default_tracing_text_format_with_span_context_and_padded_levels() -> None:
     lines = fenced("rust-error-samples.md", "### A2.")
     app_lines = [parse_line(line) for line in fenced_after(RUST, "### A2.", 2)]
@@ -193,7 +187,6 @@ def fenced_after(path: object, heading: str, index: int) -> list[str]:
     return blocks[index - 1].splitlines()
 
 
-@needs_reference
 def test_tracing_error_line_with_a_huge_debug_dump() -> None:
     line = fenced_after(RUST, "### A1.", 2)[0]
     record = parse_line(line)
@@ -229,7 +222,6 @@ def test_text_spans_carry_the_request_id_and_fields_the_error_code() -> None:
 # ------------------------------------------------------------------------------------------------------------ panics
 
 
-@needs_reference
 def test_old_one_line_panic() -> None:
     record = parse_line(fenced("rust-error-samples.md", "### A1.")[0])
     assert record.is_panic and record.thread == "tokio-runtime-worker"
@@ -237,7 +229,6 @@ def test_old_one_line_panic() -> None:
     assert record.file.endswith("veilid-tools/src/must_join_handle.rs") and record.line == 93
 
 
-@needs_reference
 def test_two_line_panic_joined_and_its_note_is_not_a_record() -> None:
     text = "\n".join(fenced("rust-error-samples.md", "### A3.")) + "\n"
     found = records(text)
@@ -253,7 +244,6 @@ def test_two_line_panic_joined_and_its_note_is_not_a_record() -> None:
     assert len(found) == 10  # six lines before, the panic (3 lines), three after
 
 
-@needs_reference
 def test_old_panic_with_note_then_fatal_runtime_error() -> None:
     text = "\n".join(fenced("rust-error-samples.md", "### A4.")) + "\n"
     found = [record for _, record in records(text)]
