@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +13,7 @@ import pytest
 import responses
 
 from aimon.state import iso, open_db, utcnow
+from tests.gitrepo import git, remote_and_clone
 
 FP = "3fa9c2d41b7e8a60"
 BRANCH = "aimon/fix-3fa9c2d4"
@@ -60,10 +60,6 @@ DIAGNOSIS = {
     "confidence": 0.9,
     "insufficient_evidence": False,
 }
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 def answer(*edits: dict[str, str], summary: str = "Trim quantities and default to 0") -> dict[str, Any]:
@@ -150,16 +146,7 @@ def seed(db: Path, *, fingerprint: str = FP, count: int = 5, confidence: float =
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, openai_server: Any, cli: Any) -> Iterator[World]:
-    empty = tmp_path / "gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for key in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{key}_NAME", "Dev")
-        monkeypatch.setenv(f"GIT_{key}_EMAIL", "dev@example.com")
-    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", "remote.git")
-    git(tmp_path, "clone", "--quiet", "remote.git", "checkout")
-    checkout = tmp_path / "checkout"
+    checkout = remote_and_clone(tmp_path, monkeypatch, "checkout")
     for name, text in {
         "src/lib.rs": LIB,
         "Cargo.toml": '[package]\nname = "shop"\n\n[dependencies]\n',

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from aimon.autofix import guard, worktree
 from aimon.autofix.edits import Edit, EditError, apply_edits, unified_diff
 from aimon.autofix.guard import Limits, check_code, check_path, check_size, glob_match, normalize
 from aimon.errors import ConfigError, RemoteError
+from tests.gitrepo import git, remote_and_clone
 
 ALLOWED = ("src/**",)
 
@@ -173,7 +173,7 @@ def test_edits_that_do_not_apply_say_why(edit: Edit, words: str) -> None:
         apply_edits({"src/a.rs": "x;\nx;\n"}, [edit])
 
 
-def test_unified_diff_looks_like_git() -> None:
+def test_unified_diff_looks_likegit() -> None:
     diff = unified_diff({"src/a.rs": "a\nb\n"}, {"src/a.rs": "a\nc\n"})
     assert diff == "--- a/src/a.rs\n+++ b/src/a.rs\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
 
@@ -181,27 +181,14 @@ def test_unified_diff_looks_like_git() -> None:
 # --- git ------------------------------------------------------------------------------------------------------------
 
 
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    empty = tmp_path / "gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for key in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{key}_NAME", "Dev")
-        monkeypatch.setenv(f"GIT_{key}_EMAIL", "dev@example.com")
-    _git(tmp_path, "init", "--quiet", "--bare", "-b", "main", "remote.git")
-    _git(tmp_path, "clone", "--quiet", "remote.git", "work")
-    work = tmp_path / "work"
+    work = remote_and_clone(tmp_path, monkeypatch, "work")
     (work / "src").mkdir()
     (work / "src" / "lib.rs").write_text("pub fn a() {}\n")
-    _git(work, "add", ".")
-    _git(work, "commit", "--quiet", "-m", "init")
-    _git(work, "push", "--quiet", "origin", "main")
+    git(work, "add", ".")
+    git(work, "commit", "--quiet", "-m", "init")
+    git(work, "push", "--quiet", "origin", "main")
     return work
 
 
@@ -224,17 +211,17 @@ def test_worktree_is_removed_even_when_the_work_fails(clone: Path) -> None:
         assert (tree / "src" / "lib.rs").is_file()
         raise RuntimeError("boom")
     assert seen is not None and not seen.exists() and not seen.parent.exists()
-    assert _git(clone, "worktree", "list").count("\n") == 1
+    assert git(clone, "worktree", "list").count("\n") == 1
 
 
 def test_default_branch_without_origin_head_asks_the_remote(clone: Path) -> None:
-    _git(clone, "remote", "set-head", "origin", "--delete")
+    git(clone, "remote", "set-head", "origin", "--delete")
     assert worktree.default_branch(clone, fetch=False)[0] == "main"
 
 
 def test_push_never_overwrites_an_existing_branch(clone: Path) -> None:
     _, commit = worktree.default_branch(clone, fetch=False)
-    _git(clone, "push", "--quiet", "origin", "main:refs/heads/aimon/fix-taken")
+    git(clone, "push", "--quiet", "origin", "main:refs/heads/aimon/fix-taken")
     with worktree.worktree(clone, commit) as tree:
         (tree / "src" / "lib.rs").write_text("pub fn b() {}\n")
         worktree.commit_all(tree, "aimon <aimon@example.com>", "fix")
@@ -242,7 +229,7 @@ def test_push_never_overwrites_an_existing_branch(clone: Path) -> None:
             worktree.push(tree, "aimon/fix-taken")
         worktree.push(tree, "aimon/fix-new")
     assert worktree.remote_branches(clone, "aimon/fix-") == {"aimon/fix-taken", "aimon/fix-new"}
-    log = _git(clone.parent / "remote.git", "log", "-1", "--format=%an <%ae>|%cn|%s", "aimon/fix-new")
+    log = git(clone.parent / "remote.git", "log", "-1", "--format=%an <%ae>|%cn|%s", "aimon/fix-new")
     assert log.strip() == "aimon <aimon@example.com>|aimon|fix"
 
 
