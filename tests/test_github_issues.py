@@ -73,6 +73,12 @@ def search_returns(github: Any, *items: dict[str, Any]) -> None:
     )
 
 
+def newest_returns(github: Any, *items: dict[str, Any]) -> None:
+    """The newest issues labelled aimon, as the issue list gives them (it does not lag like the search index)."""
+    newest = {"state": "all", "labels": "aimon", "sort": "created", "direction": "desc"}
+    github.add(responses.GET, ISSUES, json=list(items), match=[matchers.query_param_matcher(newest)])
+
+
 def created(github: Any) -> None:
     github.add(responses.POST, ISSUES, json=issue_json(), status=201)
 
@@ -343,8 +349,7 @@ def test_5xx_backs_off_and_succeeds_on_a_later_tick(cli, clock, github) -> None:
     cli("open-issue")
     assert len(github.calls) == 2  # not due yet
     clock.advance(seconds=61)
-    newest = {"state": "all", "labels": "aimon", "sort": "created", "direction": "desc"}
-    github.add(responses.GET, ISSUES, json=[], match=[matchers.query_param_matcher(newest)])
+    newest_returns(github)
     cli("open-issue")
     assert deliveries()[0]["status"] == "sent"
     # Tried before, so besides the search (GitHub's index may lag) the newest issues are read: none has the marker.
@@ -362,8 +367,7 @@ def test_an_issue_created_by_a_tick_that_never_heard_back_is_adopted_from_the_ne
     clock.advance(seconds=outbox.LEASE + 1)
     search_returns(github)  # the search index has not caught up yet
     pull = issue_json(number=9, html_url="https://github.com/o/r/pull/9")  # a pull request carrying the marker: not it
-    github.add(responses.GET, ISSUES, json=[pull, issue_json(number=8)],
-               match=[matchers.query_param_matcher({"state": "all", "labels": "aimon", "sort": "created", "direction": "desc"})])
+    newest_returns(github, pull, issue_json(number=8))
     result = cli("open-issue", "--json")
     assert result.exit_code == 0, result.stdout
     assert [call.request.method for call in github.calls] == ["GET", "GET"]  # no POST: no second issue

@@ -40,8 +40,9 @@ def render(console: Console, result: NotifyResult) -> None:
     _rows(console, "failed for good", result.failed, "red")
     if result.error:
         console.print(Text(f"error: {result.error}", style="bold red"))
-    if plain(result) is not None:
-        console.print(plain(result))
+    nothing = plain(result)
+    if nothing is not None:
+        console.print(nothing)
 
 
 def _rows(console: Console, label: str, rows: list[dict[str, Any]], style: str) -> None:

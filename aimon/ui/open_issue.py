@@ -51,8 +51,9 @@ def render(console: Console, result: IssueResult) -> None:
             console.print(Text(f"{label}: {row.get('fingerprint')} (detection {row.get('detection')}) {reason}".rstrip(), style=style))
     if result.error:
         console.print(Text(f"error: {result.error}", style="bold red"))
-    if plain(result) is not None:
-        console.print(plain(result))
+    nothing = plain(result)
+    if nothing is not None:
+        console.print(nothing)
 
 
 def _would(console: Console, request: dict[str, Any]) -> None:
