@@ -1,3 +1,3 @@
-from aimon.cli import main
+from aimon.cli.app import main
 
 main()

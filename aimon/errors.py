@@ -1,6 +1,6 @@
 """The one error hierarchy of aimon.
 
-Core code raises these with a message a user can act on; ``aimon.cli`` alone turns them into exit codes.
+Core code raises these with a message a user can act on; ``aimon.cli.app`` alone turns them into exit codes.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def _wall(command: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def _imports(env: dict[str, str], cwd: Path) -> list[str]:
-    code = ("import sys\nfrom aimon.cli import app\ntry:\n    app(['run'])\nexcept SystemExit:\n    pass\n"
+    code = ("import sys\nfrom aimon.cli.app import app\ntry:\n    app(['run'])\nexcept SystemExit:\n    pass\n"
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n")
     result = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=False)
     lines = result.stderr.strip().splitlines()

@@ -44,7 +44,7 @@ class CliResult:
 @pytest.fixture
 def cli() -> Any:
     """Run the real entry point in-process: ``cli("scan", "app.log", "--json")``."""
-    from aimon.cli import app
+    from aimon.cli.app import app
 
     def invoke(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> CliResult:
         runner = CliRunner()

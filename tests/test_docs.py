@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aimon.cli import app
+from aimon.cli.app import app
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 COMMANDS = sorted(command.name or command.callback.__name__ for command in app.registered_commands)  # type: ignore[union-attr]

@@ -5,7 +5,7 @@
 Points (``AIMON_TEST_CLOCK_SHIFT`` moves the outbox clock as in ``shifted.py``):
 
 - ``before-merge`` / ``after-merge`` — when learned grouping is about to merge fingerprints, or has just merged them
-  (:func:`aimon.grouping.learn_merges`), before the scan's batch that taught it is committed with it;
+  (:func:`aimon.grouping.learned.learn_merges`), before the scan's batch that taught it is committed with it;
 - ``after-discord-post`` — right after Discord accepted an alert, before the outbox recorded it: the one window where
   a duplicate alert is accepted (DESIGN.md, principle 1);
 - ``after-issue-create`` — right after GitHub created an issue, before the outbox recorded it: the next run must find
@@ -50,15 +50,15 @@ def _before(owner: Any, name: str) -> None:
 
 def arm(point: str) -> None:
     if point == "before-merge":
-        import aimon.grouping
+        import aimon.grouping.learned
 
-        _before(aimon.grouping, "learn_merges")
+        _before(aimon.grouping.learned, "learn_merges")
     elif point == "after-merge":
-        import aimon.grouping
+        import aimon.grouping.learned
 
-        _after(aimon.grouping, "learn_merges", bool)
+        _after(aimon.grouping.learned, "learn_merges", bool)
     elif point == "after-discord-post":
-        from aimon.sinks.discord_http import Webhook
+        from aimon.remotes.discord import Webhook
 
         _after(Webhook, "post", lambda reply: reply.kind == "ok")
     elif point == "after-issue-create":
@@ -71,6 +71,6 @@ def arm(point: str) -> None:
 
 if __name__ == "__main__":
     arm(sys.argv[1])
-    from aimon.cli import app
+    from aimon.cli.app import app
 
     app(sys.argv[2:])

@@ -1,4 +1,0 @@
-"""Autofix's parts: eligibility, the guard, search/replace edits, the git worktree, the prompt, the pull request.
-
-The stage itself is :func:`aimon.sinks.autofix.run_autofix`.
-"""

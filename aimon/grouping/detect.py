@@ -1,0 +1,376 @@
+"""From records to error groups and detections: ``new``, ``spike`` and ``regression``.
+
+A :class:`Batch` folds records (at or above the minimum level; panics always) into per-fingerprint groups and
+per-minute counts in memory; it is cheap to build in a worker process and to merge. :func:`apply_batch` writes a batch
+to the state file inside the caller's transaction (the same one that moves the source's checkpoint) and decides:
+
+* ``new`` — the fingerprint was never seen before;
+* ``regression`` — it was ``resolved`` and occurs again (log time after it was resolved);
+* ``spike`` — a window of ``spike_window_minutes`` (aligned in log time) holds at least ``spike_min_count``
+  occurrences and at least ``spike_factor`` times the mean per window over the ``spike_baseline_minutes`` before it,
+  and the fingerprint has been known for ``spike_warmup_minutes`` (a new error's first burst is ``new``, not a spike).
+
+Windows are in log time, so replaying a file yields the same detections. Ignored fingerprints (until their
+``state_until``) are counted but create no detection.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from aimon.config import Settings, Thresholds
+from aimon.model import LogRecord
+from aimon.state.db import iso, parse_iso
+from aimon.state.groups import is_ignored
+
+KEEP_FIRST = 3  # occurrences kept per fingerprint: the first few…
+KEEP_LATEST = 3  # …and the latest few
+_FP_CACHE_LIMIT = 50_000
+
+
+@dataclass
+class Occurrence:
+    """Where one occurrence was read."""
+
+    ts: float | None
+    source: str
+    offset: int | None
+    record: LogRecord
+
+
+@dataclass
+class Group:
+    """What one batch saw of one fingerprint."""
+
+    fingerprint: str
+    template: str
+    algo: int
+    record: LogRecord  # the first occurrence (level, code, target, location, sample message)
+    count: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    first: list[Occurrence] = field(default_factory=list)
+    latest: list[Any] = field(default_factory=list)  # Occurrence or (ts, source, offset, record)
+
+    def see(self, ts: float | None, source: str, offset: int | None, record: LogRecord) -> None:
+        self.count += 1
+        if ts is not None:
+            if self.first_ts is None or ts < self.first_ts:
+                self.first_ts = ts
+            if self.last_ts is None or ts > self.last_ts:
+                self.last_ts = ts
+        if len(self.first) < KEEP_FIRST:
+            self.first.append(Occurrence(ts, source, offset, record))
+            return
+        latest = self.latest
+        if len(latest) >= KEEP_LATEST * 8:  # trim now and then, not on every record
+            del latest[: len(latest) - KEEP_LATEST]
+        latest.append((ts, source, offset, record))
+
+    def occurrences(self) -> list[Occurrence]:
+        """The first few and the latest few occurrences, in reading order."""
+        latest = [item if isinstance(item, Occurrence) else Occurrence(*item) for item in self.latest[-KEEP_LATEST:]]
+        return [*self.first, *latest]
+
+    def absorb(self, later: Group) -> None:
+        """Fold in the same fingerprint as seen by a later batch."""
+        self.count += later.count
+        for ts in (later.first_ts, later.last_ts):
+            if ts is not None:
+                self.first_ts = ts if self.first_ts is None else min(self.first_ts, ts)
+                self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
+        pending = later.occurrences()
+        while len(self.first) < KEEP_FIRST and pending:
+            self.first.append(pending.pop(0))
+        self.latest = [*self.occurrences()[len(self.first):], *pending][-KEEP_LATEST:]
+
+
+class Batch:
+    """Groups and per-minute counts of the records read in one stretch of one source.
+
+    ``fingerprint`` maps a record to ``(id, template, algo)``; records whose level is below ``min_rank`` (and not
+    panics) and records older than ``since`` are left out. ``lines`` and ``malformed`` count what was read.
+    """
+
+    def __init__(self, fingerprint: Callable[[LogRecord], tuple[str, str, int]], min_rank: int, since: float | None = None) -> None:
+        self.fingerprint = fingerprint
+        self.min_rank = min_rank
+        self.since = since
+        self.groups: dict[str, Group] = {}
+        self.counts: Counter[tuple[str, int]] = Counter()
+        self.lines = 0
+        self.malformed = 0
+        self.malformed_reasons: Counter[str] = Counter()
+        self.last_ts: float | None = None
+
+    def add(self, source: str, offset: int | None, record: LogRecord, fallback_ts: float | None = None) -> bool:
+        """Fold one record in; ``False`` when it is below the minimum level or before ``since``."""
+        ts = record.ts if record.ts is not None else fallback_ts
+        if ts is not None:
+            self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
+        if not (record.is_panic or record.rank >= self.min_rank):
+            return False
+        if self.since is not None and (ts is None or ts < self.since):
+            return False
+        fingerprint, template, algo = self.fingerprint(record)
+        group = self.groups.get(fingerprint)
+        if group is None:
+            group = self.groups[fingerprint] = Group(fingerprint, template, algo, record)
+        group.see(ts, source, offset, record)
+        if ts is not None:
+            self.counts[(fingerprint, int(ts // 60))] += 1
+        return True
+
+    def add_malformed(self, reason: str, count: int = 1) -> None:
+        self.malformed += count
+        self.malformed_reasons[reason] += count
+
+    def merge(self, later: Batch) -> None:
+        """Fold in the batch of the stretch that follows this one."""
+        for fingerprint, group in later.groups.items():
+            mine = self.groups.get(fingerprint)
+            if mine is None:
+                self.groups[fingerprint] = group
+            else:
+                mine.absorb(group)
+        self.counts.update(later.counts)
+        self.lines += later.lines
+        self.malformed += later.malformed
+        self.malformed_reasons.update(later.malformed_reasons)
+        if later.last_ts is not None:
+            self.last_ts = later.last_ts if self.last_ts is None else max(self.last_ts, later.last_ts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Batches travel from worker processes; the fingerprint function stays behind.
+        state = dict(self.__dict__)
+        state["fingerprint"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def cached_fingerprinter(
+    fingerprinter: Any, fold: Callable[[str], str] | None = None
+) -> Callable[[LogRecord], tuple[str, str, int]]:
+    """``Fingerprinter.of`` behind a cache keyed on what a fingerprint is made of (level, code, target, location,
+    message): an error line repeated verbatim is fingerprinted once.
+
+    ``fold`` (``aimon.grouping.fingerprint.fold_digits``) makes the message part of the key alike for messages that differ
+    only in their numbers, when that cannot change the fingerprint: ``card declined (code 79880)`` and
+    ``(code 12345)`` then share one entry. The caller passes it only when no user rule could tell digits apart.
+    """
+    cache: dict[tuple[Any, ...], tuple[str, str, int]] = {}
+
+    def of(record: LogRecord) -> tuple[str, str, int]:
+        message = record.message if fold is None else fold(record.message)
+        key = (record.level, record.error_code, record.target, record.file, record.line, message)
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= _FP_CACHE_LIMIT:
+                cache.clear()
+            fingerprint = fingerprinter.of(record)
+            found = cache[key] = (fingerprint.id, fingerprint.template, fingerprint.algo)
+        return found
+
+    return of
+
+
+# ---------------------------------------------------------------------------------------------------- writing a batch
+
+
+@dataclass
+class Applied:
+    """What :func:`apply_batch` changed: the canonical groups touched and the detections created."""
+
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    detections: list[dict[str, Any]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+
+def apply_batch(
+    conn: sqlite3.Connection,
+    batch: Batch,
+    settings: Settings,
+    *,
+    now: str,
+    canonical: Callable[[sqlite3.Connection, str], str],
+    redact: Callable[[str], str],
+) -> Applied:
+    """Write a batch (fingerprints, counts, occurrences, detections) inside the caller's transaction."""
+    applied = Applied()
+    counts_by_canonical: Counter[tuple[str, int]] = Counter()
+    ids: dict[str, str] = {}
+    for group in batch.groups.values():
+        fid = ids[group.fingerprint] = canonical(conn, group.fingerprint)
+        row = conn.execute("SELECT * FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
+        first, last = iso(group.first_ts) or now, iso(group.last_ts) or now
+        sample = redact(group.record.message)
+        # Masking removes most variable parts, not every secret shape (`password=hunter2`): the template is shown
+        # and sent too, so it is stored redacted like the sample.
+        group.template = redact(group.template)
+        if row is None:
+            _insert_fingerprint(conn, fid, group, sample, first, last, now)
+            applied.created.append(fid)
+            _add(applied, _detect(conn, fid, "new", first, last, group.count, None, now))
+        else:
+            conn.execute(
+                "UPDATE fingerprints SET count = count + ?, first_seen = min(first_seen, ?), last_seen = max(last_seen, ?)"
+                " WHERE fingerprint = ?",
+                (group.count, first, last, fid),
+            )
+            if row["state"] == "resolved" and _after(group.last_ts, row["resolved_at"]):
+                conn.execute("UPDATE fingerprints SET state = 'active' WHERE fingerprint = ?", (fid,))
+                start = max(first, row["resolved_at"] or first)
+                _add(applied, _detect(conn, fid, "regression", start, last, group.count, None, now))
+        _keep_occurrences(conn, fid, group)
+        summary = applied.groups.setdefault(fid, _summary(fid, group, sample, first, last))
+        summary["count"] += group.count
+        summary["first_seen"], summary["last_seen"] = min(summary["first_seen"], first), max(summary["last_seen"], last)
+    for (fingerprint, minute), n in batch.counts.items():
+        counts_by_canonical[(ids.get(fingerprint, fingerprint), minute)] += n
+    conn.executemany(
+        "INSERT INTO counts (fingerprint, minute, n) VALUES (?, ?, ?)"
+        " ON CONFLICT (fingerprint, minute) DO UPDATE SET n = n + excluded.n",
+        [(fid, minute, n) for (fid, minute), n in sorted(counts_by_canonical.items())],
+    )
+    touched: dict[str, list[int]] = {}
+    for fid, minute in counts_by_canonical:
+        touched.setdefault(fid, []).append(minute)
+    for fid, minutes in sorted(touched.items()):
+        for spike in _spikes(conn, fid, minutes, settings.thresholds, now):
+            _add(applied, spike)
+    _prune(conn, settings.thresholds)
+    return applied
+
+
+def _add(applied: Applied, detection: dict[str, Any] | None) -> None:
+    if detection is not None:
+        applied.detections.append(detection)
+
+
+def _after(ts: float | None, resolved_at: str | None) -> bool:
+    if ts is None or resolved_at is None:
+        return True
+    resolved = parse_iso(resolved_at)
+    return resolved is None or ts > resolved.timestamp()
+
+
+def _insert_fingerprint(conn: sqlite3.Connection, fid: str, group: Group, sample: str, first: str, last: str, now: str) -> None:
+    record = group.record
+    conn.execute(
+        "INSERT INTO fingerprints (fingerprint, algo, level, error_code, target, template, sample, file, line,"
+        " is_panic, first_seen, last_seen, count, state, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+        (fid, group.algo, record.level, record.error_code, record.target, group.template, sample, record.file,
+         record.line, int(record.is_panic), first, last, group.count, now),
+    )
+
+
+def _summary(fid: str, group: Group, sample: str, first: str, last: str) -> dict[str, Any]:
+    return {
+        "fingerprint": fid,
+        "level": group.record.level,
+        "error_code": group.record.error_code,
+        "template": group.template,
+        "count": 0,
+        "first_seen": first,
+        "last_seen": last,
+        "sample": sample,
+    }
+
+
+def _keep_occurrences(conn: sqlite3.Connection, fid: str, group: Group) -> None:
+    rows = [
+        (fid, iso(occurrence.ts), occurrence.source, occurrence.offset, occurrence.record.request_id,
+         orjson.dumps(occurrence.record.to_dict(), default=str).decode())
+        for occurrence in group.occurrences()
+    ]
+    conn.executemany(
+        "INSERT INTO occurrences (fingerprint, ts, source, offset, request_id, record) VALUES (?, ?, ?, ?, ?, ?)", rows
+    )
+    # Keep the first few and the latest few of this fingerprint, whatever batch they came in.
+    conn.execute(
+        "DELETE FROM occurrences WHERE fingerprint = ?1"
+        " AND id NOT IN (SELECT id FROM occurrences WHERE fingerprint = ?1 ORDER BY id LIMIT ?2)"
+        " AND id NOT IN (SELECT id FROM occurrences WHERE fingerprint = ?1 ORDER BY id DESC LIMIT ?3)",
+        (fid, KEEP_FIRST, KEEP_LATEST),
+    )
+
+
+def _detect(
+    conn: sqlite3.Connection, fid: str, kind: str, start: str, end: str, count: int, baseline: float | None, now: str
+) -> dict[str, Any] | None:
+    row = conn.execute("SELECT * FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
+    if row is not None and is_ignored(row["state"], row["state_until"], now):
+        return None  # counted, never told
+    cursor = conn.execute(
+        "INSERT INTO detections (fingerprint, kind, window_start, window_end, count, baseline, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (fid, kind, start, end, count, baseline, now),
+    )
+    return {"id": cursor.lastrowid, "fingerprint": fid, "kind": kind, "window_start": start, "window_end": end,
+            "count": count, "baseline": baseline}
+
+
+def _spikes(conn: sqlite3.Connection, fid: str, minutes: list[int], limits: Thresholds, now: str) -> list[dict[str, Any] | None]:
+    """Spike detections for the windows of ``fid`` that the batch added counts to."""
+    row = conn.execute("SELECT first_seen, state, state_until FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
+    if row is None or is_ignored(row["state"], row["state_until"], now):
+        return []
+    first_seen = parse_iso(row["first_seen"])
+    if first_seen is None:
+        return []
+    born = int(first_seen.timestamp() // 60)
+    width = limits.spike_window_minutes
+    windows = sorted({minute // width * width for minute in minutes})
+    total = _counter(conn, fid, windows[0] - limits.spike_baseline_minutes, windows[-1] + width)
+    found: list[dict[str, Any] | None] = []
+    for window in windows:
+        history = min(limits.spike_baseline_minutes, window - born)
+        if history < max(limits.spike_warmup_minutes, 1):
+            continue  # still warming up: a new error's first burst is "new", not a spike
+        n = total(window, window + width)
+        if n < limits.spike_min_count:
+            continue
+        baseline = total(window - history, window) / max(history / width, 1.0)
+        if n < limits.spike_factor * baseline or n <= baseline:
+            continue
+        start, end = iso(window * 60.0) or now, iso((window + width) * 60.0) or now
+        seen = conn.execute(
+            "SELECT 1 FROM detections WHERE fingerprint = ? AND kind = 'spike' AND window_start = ?", (fid, start)
+        ).fetchone()
+        if seen is None:
+            found.append(_detect(conn, fid, "spike", start, end, n, round(baseline, 3), now))
+    return found
+
+
+def _counter(conn: sqlite3.Connection, fid: str, start: int, end: int) -> Callable[[int, int], int]:
+    """``total(a, b)``: occurrences of ``fid`` in minutes ``[a, b)``, from one query (prefix sums)."""
+    rows = conn.execute(
+        "SELECT minute, n FROM counts WHERE fingerprint = ? AND minute >= ? AND minute < ? ORDER BY minute",
+        (fid, start, end),
+    ).fetchall()
+    keys = [row[0] for row in rows]
+    prefix = [0, *itertools.accumulate(row[1] for row in rows)]
+
+    def total(a: int, b: int) -> int:
+        return prefix[bisect.bisect_left(keys, b)] - prefix[bisect.bisect_left(keys, a)]
+
+    return total
+
+
+def _prune(conn: sqlite3.Connection, limits: Thresholds) -> None:
+    """Drop per-minute counts older than any window a spike decision can still look at (log time)."""
+    newest = conn.execute("SELECT max(minute) FROM counts").fetchone()[0]
+    if newest is not None:
+        keep = limits.spike_baseline_minutes + 2 * limits.spike_window_minutes
+        conn.execute("DELETE FROM counts WHERE minute < ?", (newest - keep,))

@@ -1,0 +1,332 @@
+"""The LLM client every stage shares: structured output, validation, one repair, cost accounting, the monthly budget.
+
+Any OpenAI-compatible endpoint works (``AIMON_LLM_BASE_URL``: Ollama, vLLM, llama.cpp's server, other vendors).
+Every request is recorded in ``llm_calls`` (model, prompt hash, tokens, latency, cost, outcome); the month's spend is
+read back from there, and past ``AIMON_LLM_MONTHLY_BUDGET_USD`` :attr:`LLM.available` turns false.
+
+``openai`` is imported only when a request is really made, so the idle cron path never pays for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aimon.errors import AimonError, RemoteError
+from aimon.redact import redact_text
+from aimon.runtime import Context
+from aimon.state.db import iso, transaction, utcnow
+from aimon.state.diagnoses import monthly_spend
+
+# Dollars per 1M tokens: (input, cached input, output). Unknown models cost 0 and are flagged (a local model is free;
+# an unlisted paid one would make the budget blind, so the result says so).
+PRICES: dict[str, tuple[float, float, float]] = {
+    "gpt-4o-mini": (0.15, 0.075, 0.60),
+    "gpt-4o": (2.50, 1.25, 10.00),
+    "gpt-4.1": (2.00, 0.50, 8.00),
+    "gpt-4.1-mini": (0.40, 0.10, 1.60),
+    "gpt-4.1-nano": (0.10, 0.025, 0.40),
+}
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+# A key is required by the SDK even when a local server ignores it.
+_NO_KEY = "no-key"
+
+
+class LLMUnavailable(AimonError):
+    """No key and no base URL, the month's budget is spent, or the endpoint refuses our credentials."""
+
+
+class LLMTransient(RemoteError):
+    """429, 5xx, a timeout or a dropped connection: leave the work pending for the next tick."""
+
+
+class LLMInvalid(AimonError):
+    """The model's answer did not match the schema, even after one repair attempt (or the request was rejected)."""
+
+
+@dataclass
+class LLMResult:
+    """A validated structured answer and what it cost (summed over the repair attempt, when there was one)."""
+
+    data: dict[str, Any]
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    model: str
+    cached_tokens: int = 0
+    latency_ms: int = 0
+    repaired: bool = False
+    priced: bool = True
+    call_ids: list[int] = field(default_factory=list)
+
+
+def price_of(model: str) -> tuple[float, float, float] | None:
+    """The price row of ``model`` (dated snapshots like ``gpt-4o-mini-2024-07-18`` share their family's), or None."""
+    name = model.strip().lower()
+    return PRICES.get(name) or PRICES.get(_DATED.sub("", name))
+
+
+def cost_usd(model: str, tokens_in: int, tokens_out: int, cached: int = 0) -> float:
+    """Dollars for one call at list price; 0 for a model not in :data:`PRICES`."""
+    price = price_of(model)
+    if price is None:
+        return 0.0
+    uncached = max(0, tokens_in - cached)
+    return (uncached * price[0] + cached * price[1] + tokens_out * price[2]) / 1_000_000
+
+
+def prompt_hash(messages: list[dict[str, str]]) -> str:
+    """sha256 of the request messages (what ``llm_calls.prompt_hash`` holds)."""
+    return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class LLM:
+    """The configured LLM endpoint. Build one per stage run: ``LLM(ctx)``."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.model = ctx.settings.llm_model
+        self._client: Any = None
+
+    @property
+    def configured(self) -> bool:
+        """A key or a base URL is set."""
+        return bool(self.settings.openai_api_key) or bool(self.settings.llm_base_url)
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why no call can be made now (a sentence for the user), or None when calls are possible."""
+        if not self.configured:
+            return "no OPENAI_API_KEY and no AIMON_LLM_BASE_URL set: using the offline diagnoser"
+        spent = monthly_spend(self.ctx.db)
+        budget = self.settings.llm_monthly_budget_usd
+        if spent >= budget:
+            return f"this month's LLM spend ${spent:.2f} reached AIMON_LLM_MONTHLY_BUDGET_USD=${budget:.2f}: using the offline diagnoser"
+        return None
+
+    @property
+    def available(self) -> bool:
+        """A key or base URL is set and this month's budget is not spent."""
+        return self.unavailable_reason is None
+
+    def structured(
+        self,
+        *,
+        purpose: str,
+        fingerprint: str | None,
+        system: str,
+        user: str,
+        schema_name: str,
+        schema: dict[str, Any],
+        validate_schema: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> LLMResult:
+        """Ask for a JSON object matching ``schema`` (sent strict); validate it (against ``validate_schema`` when given,
+        which may be stricter than what the endpoint accepts); one repair attempt on invalid output.
+
+        Raises :class:`LLMUnavailable`, :class:`LLMTransient` or :class:`LLMInvalid`.
+        """
+        reason = self.unavailable_reason
+        if reason:
+            raise LLMUnavailable(reason)
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        response_format: dict[str, Any] = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        try:
+            first = self._call(purpose, fingerprint, messages, response_format, timeout, max_retries)
+        except _SchemaUnsupported:
+            # Older OpenAI-compatible servers know JSON mode but not JSON Schema: put the schema in the prompt instead
+            # (our own validation and the repair attempt still hold the answer to it).
+            messages = [{"role": "system", "content": f"{system}\n\n{_schema_note(schema)}"}, {"role": "user", "content": user}]
+            response_format = {"type": "json_object"}
+            first = self._call(purpose, fingerprint, messages, response_format, timeout, max_retries)
+        problem = _problem(first.content, validate_schema or schema)
+        if problem is None:
+            return first.result(self.model, _loads(first.content))
+        self._record_outcome(first.call_id, "invalid", problem)
+        repair = [
+            *messages,
+            {"role": "assistant", "content": first.content or ""},
+            {"role": "user", "content": f"That reply is not valid: {problem}. Reply again with only the JSON object, matching the schema exactly."},
+        ]
+        second = self._call(f"{purpose}-repair", fingerprint, repair, response_format, timeout, max_retries)
+        problem2 = _problem(second.content, validate_schema or schema)
+        if problem2 is not None:
+            self._record_outcome(second.call_id, "invalid", problem2)
+            raise LLMInvalid(f"the model's answer did not match the {schema_name} schema after one repair: {problem2}")
+        result = second.result(self.model, _loads(second.content))
+        result.tokens_in += first.tokens_in
+        result.tokens_out += first.tokens_out
+        result.cached_tokens += first.cached
+        result.cost_usd += first.cost
+        result.latency_ms += first.latency_ms
+        result.repaired = True
+        result.call_ids.insert(0, first.call_id)
+        return result
+
+    # -- one HTTP request -------------------------------------------------------------------------------------------
+
+    def _client_for(self) -> Any:
+        if self._client is None:
+            from openai import OpenAI
+
+            key = self.settings.openai_api_key.reveal() or _NO_KEY
+            self._client = OpenAI(
+                api_key=key,
+                base_url=self.settings.llm_base_url or None,
+                timeout=self.settings.llm_timeout,
+                max_retries=1,
+            )
+        return self._client
+
+    def _call(
+        self,
+        purpose: str,
+        fingerprint: str | None,
+        messages: list[dict[str, str]],
+        response_format: dict[str, Any],
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> _Call:
+        import openai
+
+        client = self._client_for()
+        options: dict[str, Any] = {}
+        if timeout is not None:
+            options["timeout"] = timeout
+        if max_retries is not None:
+            options["max_retries"] = max_retries
+        if options:
+            client = client.with_options(**options)
+        digest = prompt_hash(messages)
+        started = time.monotonic()
+        try:
+            response = client.chat.completions.create(model=self.model, messages=messages, response_format=response_format, temperature=0)
+        except openai.APITimeoutError as exc:
+            self._record(purpose, fingerprint, digest, started, outcome="timeout", error=_short(exc))
+            raise LLMTransient(f"the LLM request timed out after {self.settings.llm_timeout:g}s; it will be retried next tick") from None
+        except openai.APIConnectionError as exc:
+            self._record(purpose, fingerprint, digest, started, outcome="connection", error=_short(exc))
+            raise LLMTransient(f"cannot reach the LLM endpoint ({_short(exc)}); it will be retried next tick") from None
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            outcome = "rate_limited" if status == 429 else "server_error" if status >= 500 or status in (408, 409) else "rejected"
+            self._record(purpose, fingerprint, digest, started, outcome=outcome, error=f"HTTP {status}: {_short(exc)}")
+            if outcome != "rejected":
+                raise LLMTransient(f"the LLM endpoint answered HTTP {status}; it will be retried next tick") from None
+            if status == 400 and "json_object" not in json.dumps(response_format) and _SCHEMA_REJECTED.search(str(exc)):
+                raise _SchemaUnsupported from None
+            if status in (401, 403):
+                raise LLMUnavailable(f"the LLM endpoint refused the credentials (HTTP {status}): check OPENAI_API_KEY and AIMON_LLM_BASE_URL") from None
+            raise LLMInvalid(f"the LLM endpoint rejected the request (HTTP {status}: {_short(exc)}); check AIMON_LLM_MODEL") from None
+        usage = getattr(response, "usage", None)
+        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = int(getattr(details, "cached_tokens", 0) or 0)
+        content = _content(response)
+        call_id = self._record(purpose, fingerprint, digest, started, outcome="ok", tokens_in=tokens_in, tokens_out=tokens_out, cached=cached)
+        return _Call(call_id, content, tokens_in, tokens_out, cached, cost_usd(self.model, tokens_in, tokens_out, cached),
+                     int((time.monotonic() - started) * 1000), price_of(self.model) is not None)
+
+    def _record(
+        self,
+        purpose: str,
+        fingerprint: str | None,
+        digest: str,
+        started: float,
+        *,
+        outcome: str,
+        error: str | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cached: int = 0,
+    ) -> int:
+        latency = int((time.monotonic() - started) * 1000)
+        cost = cost_usd(self.model, tokens_in, tokens_out, cached)
+        with transaction(self.ctx.db) as conn:
+            cursor = conn.execute(
+                "INSERT INTO llm_calls (purpose, fingerprint, model, prompt_hash, tokens_in, tokens_out, cached_tokens, latency_ms,"
+                " cost_usd, priced, outcome, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (purpose, fingerprint, self.model, digest, tokens_in, tokens_out, cached, latency, cost,
+                 int(price_of(self.model) is not None), outcome, error and redact_text(error)[:500], iso(utcnow())),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def _record_outcome(self, call_id: int, outcome: str, error: str) -> None:
+        with transaction(self.ctx.db) as conn:
+            conn.execute("UPDATE llm_calls SET outcome = ?, error = ? WHERE id = ?", (outcome, redact_text(error)[:500], call_id))
+
+
+class _SchemaUnsupported(Exception):
+    """The endpoint rejected ``response_format: json_schema`` (HTTP 400 naming it)."""
+
+
+_SCHEMA_REJECTED = re.compile(r"response_format|json_schema|structured output", re.IGNORECASE)
+
+
+def _schema_note(schema: dict[str, Any]) -> str:
+    return ("Answer with one JSON object that validates against this JSON Schema (every property required, no other "
+            f"properties):\n{json.dumps(schema, ensure_ascii=False)}")
+
+
+@dataclass
+class _Call:
+    call_id: int
+    content: str | None
+    tokens_in: int
+    tokens_out: int
+    cached: int
+    cost: float
+    latency_ms: int
+    priced: bool
+
+    def result(self, model: str, data: dict[str, Any]) -> LLMResult:
+        return LLMResult(data, self.tokens_in, self.tokens_out, self.cost, model, self.cached, self.latency_ms, False, self.priced, [self.call_id])
+
+
+def _content(response: Any) -> str | None:
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return None
+    message = choices[0].message
+    if getattr(choices[0], "finish_reason", None) == "length":
+        return None  # a truncated JSON object is never valid; ask again
+    return getattr(message, "content", None)
+
+
+def _loads(content: str | None) -> dict[str, Any]:
+    return json.loads(content or "")  # type: ignore[no-any-return]
+
+
+def _problem(content: str | None, schema: dict[str, Any]) -> str | None:
+    """What is wrong with the answer, in one line the model can act on; None when it is valid."""
+    import jsonschema
+
+    if not content:
+        return "the reply was empty, refused or cut off"
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as exc:
+        return f"not JSON ({exc.msg} at position {exc.pos})"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    first = errors[0]
+    where = "/".join(str(part) for part in first.absolute_path) or "(top level)"
+    return f"{where}: {first.message[:200]}"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ")
+    return text[:300]
+
+
+__all__ = ["LLM", "PRICES", "LLMInvalid", "LLMResult", "LLMTransient", "LLMUnavailable", "cost_usd", "price_of"]

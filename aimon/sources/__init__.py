@@ -1,7 +1,0 @@
-"""Where log lines come from: files on disk (:mod:`aimon.sources.files`) and Grafana Loki (:mod:`aimon.sources.loki`).
-
-Every source feeds one :class:`aimon.scan.Aggregator`: ``add(source_key, offset, record)`` for each record read,
-``add_lines(n)`` / ``add_malformed(reason)`` for what was read, then ``commit(write_checkpoint)``, which records the
-groups, counts and detections and calls ``write_checkpoint(conn)`` in the same transaction. A source moves its own
-checkpoint only there, so a scan killed at any point never counts a line twice nor skips one.
-"""

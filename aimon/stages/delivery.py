@@ -1,0 +1,395 @@
+"""The outbox: one row per (detection, channel) that says whether it was delivered, and when to try again.
+
+A stage enqueues the detections it has not seen (``UNIQUE(detection_id, channel)`` makes that idempotent), picks the
+rows that are pending and due, *claims* them (pushes their next attempt out by a lease, so a second process running the
+same stage does not send them too, and a crash mid-send retries after the lease), sends, and records the outcome
+together with its own state change in one transaction. A failure backs off exponentially (1m, 2m, 4m … capped at 1h);
+after :data:`MAX_ATTEMPTS` failures the row is ``failed`` and ``aimon status`` shows it. Waiting for a rate limit or a
+throttle is not a failure: such rows are deferred without counting an attempt.
+
+The functions that change rows take the caller's connection *inside* the caller's transaction, unless they say
+otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aimon.config import SEVERITIES, Settings
+from aimon.state.db import get_meta, iso, parse_iso, set_meta, transaction, utcnow
+from aimon.state.groups import is_ignored
+
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = 60.0
+BACKOFF_CAP = 3600.0
+LEASE = 300.0
+DEFAULT_SEVERITY = "medium"
+GITHUB_CHANNELS = ("github-issue", "github-comment")
+
+
+def unconfigured(ctx: Any, channel: str, message: str) -> None:
+    """Say once (per state file, until the channel is configured) that ``channel`` is not configured: under cron the
+    same line every minute would bury everything else. A dry run, which records nothing, always says it."""
+    key = f"unconfigured.{channel}"
+    if ctx.dry_run:
+        ctx.notice(message)
+    elif get_meta(ctx.db, key) is None:
+        ctx.notice(message)
+        with transaction(ctx.db):
+            set_meta(ctx.db, key, iso(now()) or "")
+
+
+def configured(ctx: Any, channel: str) -> None:
+    """``channel`` is configured (again): if it goes unconfigured later, that is said once more."""
+    if not ctx.dry_run and get_meta(ctx.db, f"unconfigured.{channel}") is not None:
+        with transaction(ctx.db):
+            ctx.db.execute("DELETE FROM meta WHERE key = ?", (f"unconfigured.{channel}",))
+
+
+def now() -> datetime:
+    """The wall-clock time the outbox schedules against (one place, so that tests can let time pass)."""
+    return utcnow()
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failure: 60, 120, 240 … at most :data:`BACKOFF_CAP`."""
+    return min(BACKOFF_FIRST * 2 ** max(0, attempts - 1), BACKOFF_CAP)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row."""
+
+    id: int
+    detection_id: int
+    fingerprint: str
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    remote_id: str | None
+    remote_url: str | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Delivery:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class SinkResult:
+    """What a sending stage did with its outbox rows (or, with ``--dry-run`` or unconfigured, would do).
+
+    ``to_json`` lists every field, the stage's own ones included: subclasses add fields, not rendering.
+    """
+
+    configured: bool
+    dry_run: bool
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    deferred: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    would_send: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+# -- enqueue -----------------------------------------------------------------------------------------------------------
+
+
+def enqueue_discord(conn: sqlite3.Connection, at: datetime) -> int:
+    """Add a pending ``discord`` row for every detection that has none (own transaction); returns how many."""
+    stamp = iso(at)
+    with transaction(conn):
+        cursor = conn.execute(
+            """INSERT OR IGNORE INTO deliveries (detection_id, fingerprint, channel, status, created_at, updated_at)
+               SELECT d.id, d.fingerprint, 'discord', 'pending', ?, ? FROM detections d
+               WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.detection_id = d.id AND x.channel = 'discord')
+               ORDER BY d.id""",
+            (stamp, stamp),
+        )
+    return cursor.rowcount
+
+
+def enqueue_github(conn: sqlite3.Connection, at: datetime) -> int:
+    """Add a GitHub row for every detection that has none (own transaction); returns how many.
+
+    The first detection of a fingerprint asks for an issue (``github-issue``); later ones, once an issue exists or is
+    on its way, ask for a recurrence comment (``github-comment``).
+    """
+    stamp = iso(at)
+    added = 0
+    with transaction(conn):
+        rows = conn.execute(
+            """SELECT d.id, d.fingerprint FROM detections d
+               WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.detection_id = d.id
+                                 AND x.channel IN ('github-issue', 'github-comment'))
+               ORDER BY d.id"""
+        ).fetchall()
+        for row in rows:
+            wanted = conn.execute(
+                """SELECT EXISTS (SELECT 1 FROM issues WHERE fingerprint = ?)
+                       OR EXISTS (SELECT 1 FROM deliveries WHERE fingerprint = ? AND channel = 'github-issue'
+                                  AND status = 'pending')""",
+                (row["fingerprint"], row["fingerprint"]),
+            ).fetchone()[0]
+            channel = "github-comment" if wanted else "github-issue"
+            conn.execute(
+                """INSERT OR IGNORE INTO deliveries (detection_id, fingerprint, channel, status, created_at, updated_at)
+                   VALUES (?, ?, ?, 'pending', ?, ?)""",
+                (row["id"], row["fingerprint"], channel, stamp, stamp),
+            )
+            added += 1
+    return added
+
+
+# -- select and claim --------------------------------------------------------------------------------------------------
+
+
+def due(conn: sqlite3.Connection, channels: Sequence[str], at: datetime) -> list[Delivery]:
+    """Pending rows of ``channels`` whose next attempt is due at ``at``, oldest first."""
+    marks = ",".join("?" for _ in channels)
+    rows = conn.execute(
+        f"""SELECT * FROM deliveries WHERE channel IN ({marks}) AND status = 'pending'
+            AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id""",
+        (*channels, iso(at)),
+    ).fetchall()
+    return [Delivery.from_row(row) for row in rows]
+
+
+def claim(conn: sqlite3.Connection, ids: Iterable[int], at: datetime) -> list[int]:
+    """Lease the still-due rows among ``ids`` to this process (own transaction); returns the ids it got."""
+    stamp, until = iso(at), iso(at + timedelta(seconds=LEASE))
+    got = []
+    with transaction(conn):
+        for delivery_id in ids:
+            cursor = conn.execute(
+                """UPDATE deliveries SET next_attempt_at = ?, updated_at = ?
+                   WHERE id = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)""",
+                (until, stamp, delivery_id, stamp),
+            )
+            if cursor.rowcount:
+                got.append(delivery_id)
+    return got
+
+
+# -- outcomes (inside the caller's transaction) ------------------------------------------------------------------------
+
+
+def mark_sent(conn: sqlite3.Connection, ids: Iterable[int], remote_id: str | None, remote_url: str | None, at: datetime) -> None:
+    """Delivered: remember where it went."""
+    for delivery_id in ids:
+        conn.execute(
+            """UPDATE deliveries SET status = 'sent', attempts = attempts + 1, next_attempt_at = NULL, last_error = NULL,
+               remote_id = ?, remote_url = ?, updated_at = ? WHERE id = ?""",
+            (remote_id, remote_url, iso(at), delivery_id),
+        )
+
+
+def mark_skipped(conn: sqlite3.Connection, ids: Iterable[int], reason: str, at: datetime) -> None:
+    """Not to be sent, for ``reason`` (kept in ``last_error``)."""
+    for delivery_id in ids:
+        conn.execute(
+            "UPDATE deliveries SET status = 'skipped', next_attempt_at = NULL, last_error = ?, updated_at = ? WHERE id = ?",
+            (reason, iso(at), delivery_id),
+        )
+
+
+def mark_failed(conn: sqlite3.Connection, ids: Iterable[int], error: str, at: datetime) -> None:
+    """One more failed attempt: back off, or give up after :data:`MAX_ATTEMPTS`."""
+    for delivery_id in ids:
+        attempts = conn.execute("SELECT attempts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()[0] + 1
+        status = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+        retry_at = None if status == "failed" else iso(at + timedelta(seconds=backoff(attempts)))
+        conn.execute(
+            """UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
+               WHERE id = ?""",
+            (status, attempts, retry_at, error[:500], iso(at), delivery_id),
+        )
+
+
+def defer(conn: sqlite3.Connection, ids: Iterable[int], until: datetime, reason: str, at: datetime) -> None:
+    """Not now, and not a failure (rate limit, comment throttle, webhook gone): try again at ``until``."""
+    for delivery_id in ids:
+        conn.execute(
+            "UPDATE deliveries SET next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+            (iso(until), reason[:500], iso(at), delivery_id),
+        )
+
+
+def release(conn: sqlite3.Connection, ids: Iterable[int], at: datetime) -> None:
+    """Give back claimed rows that were not tried after all (the tick ran out of time): due again at once."""
+    for delivery_id in ids:
+        conn.execute(
+            "UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+            (iso(at), iso(at), delivery_id),
+        )
+
+
+def outcome_of(conn: sqlite3.Connection, delivery_id: int) -> dict[str, Any]:
+    """The row as a small JSON-ready dict (for result objects)."""
+    row = conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+    return {
+        "delivery": row["id"],
+        "detection": row["detection_id"],
+        "fingerprint": row["fingerprint"],
+        "channel": row["channel"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "next_attempt_at": row["next_attempt_at"],
+        "error": row["last_error"],
+    }
+
+
+def pending_and_failed(conn: sqlite3.Connection, limit: int = 20) -> dict[str, Any]:
+    """For ``aimon status``: counts of pending and failed rows per channel, and the latest of each (``limit``)."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in conn.execute(
+        "SELECT channel, status, COUNT(*) AS n FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY channel, status"
+    ):
+        counts.setdefault(row["channel"], {"pending": 0, "failed": 0})[row["status"]] = row["n"]
+    listed: dict[str, list[dict[str, Any]]] = {}
+    for status in ("pending", "failed"):
+        rows = conn.execute(
+            "SELECT id FROM deliveries WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
+        ).fetchall()
+        listed[status] = [outcome_of(conn, row["id"]) for row in rows]
+    return {"counts": counts, "pending": listed["pending"], "failed": listed["failed"]}
+
+
+# -- what a delivery is about ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Everything a message about one detection shows: the detection, its fingerprint, diagnosis and issue."""
+
+    detection_id: int
+    kind: str  # new | spike | regression
+    window_start: str
+    window_end: str
+    window_count: int
+    baseline: float | None
+    detected_at: str
+    fingerprint: str
+    level: str
+    error_code: str | None
+    target: str | None
+    template: str
+    sample: str
+    file: str | None
+    line: int | None
+    is_panic: bool
+    first_seen: str
+    last_seen: str
+    count: int
+    state: str
+    state_until: str | None
+    severity: str
+    diagnosis: dict[str, Any] | None
+    issue: dict[str, Any] | None
+    request_id: str | None
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The diagnosis result (empty without a diagnosis)."""
+        return dict((self.diagnosis or {}).get("result") or {})
+
+    @property
+    def title(self) -> str:
+        """The diagnosis title, else the error code and template."""
+        title = str(self.result.get("title") or "").strip()
+        if title:
+            return title
+        return f"{self.error_code}: {self.template}" if self.error_code else self.template
+
+    def ignored(self, at: datetime) -> bool:
+        """Silenced by ``aimon ignore`` (a timed ignore that has run out no longer counts)."""
+        return is_ignored(self.state, self.state_until, at)
+
+    def waits_for_diagnosis(self, settings: Settings, at: datetime) -> datetime | None:
+        """Until when a message should wait for the diagnosis (``None``: go now)."""
+        if self.diagnosis is not None:
+            return None
+        detected = parse_iso(self.detected_at) or at
+        until = detected + timedelta(seconds=settings.diagnosis_grace)
+        return until if until > at else None
+
+
+def load_incident(conn: sqlite3.Connection, settings: Settings, detection_id: int) -> Incident:
+    """The :class:`Incident` of one detection, as the state file has it now."""
+    row = conn.execute(
+        """SELECT d.id AS detection_id, d.kind, d.window_start, d.window_end, d.count AS window_count, d.baseline,
+                  d.created_at AS detected_at, f.* FROM detections d JOIN fingerprints f ON f.fingerprint = d.fingerprint
+           WHERE d.id = ?""",
+        (detection_id,),
+    ).fetchone()
+    from aimon.state.diagnoses import latest_diagnosis
+
+    diagnosis = latest_diagnosis(conn, row["fingerprint"])
+    request = conn.execute(
+        "SELECT request_id FROM occurrences WHERE fingerprint = ? AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+        (row["fingerprint"],),
+    ).fetchone()
+    return Incident(
+        detection_id=row["detection_id"],
+        kind=row["kind"],
+        window_start=row["window_start"],
+        window_end=row["window_end"],
+        window_count=row["window_count"],
+        baseline=row["baseline"],
+        detected_at=row["detected_at"],
+        fingerprint=row["fingerprint"],
+        level=row["level"],
+        error_code=row["error_code"],
+        target=row["target"],
+        template=row["template"],
+        sample=row["sample"],
+        file=row["file"],
+        line=row["line"],
+        is_panic=bool(row["is_panic"]),
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        count=row["count"],
+        state=row["state"],
+        state_until=row["state_until"],
+        severity=severity_of(settings, row["error_code"], diagnosis),
+        diagnosis=diagnosis,
+        issue=issue_for(conn, row["fingerprint"]),
+        request_id=None if request is None else request["request_id"],
+    )
+
+
+def severity_of(settings: Settings, error_code: str | None, diagnosis: dict[str, Any] | None) -> str:
+    """The diagnosed severity, else the catalog's for the error code, else medium."""
+    diagnosed = str(((diagnosis or {}).get("result") or {}).get("severity") or "")
+    if diagnosed in SEVERITIES:
+        return diagnosed
+    entry = settings.catalog.get(error_code or "")
+    if entry is not None and entry.severity in SEVERITIES:
+        return entry.severity
+    return DEFAULT_SEVERITY
+
+
+def severity_rank(severity: str) -> int:
+    """low 0 … critical 3."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else SEVERITIES.index(DEFAULT_SEVERITY)
+
+
+def issue_for(conn: sqlite3.Connection, fingerprint: str) -> dict[str, Any] | None:
+    """The GitHub issue aimon knows for ``fingerprint`` (``labels`` as a list), or ``None``."""
+    row = conn.execute("SELECT * FROM issues WHERE fingerprint = ?", (fingerprint,)).fetchone()
+    if row is None:
+        return None
+    found = {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row iterates values
+    found["labels"] = json.loads(row["labels"] or "[]")
+    return found

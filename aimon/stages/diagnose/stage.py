@@ -1,0 +1,268 @@
+"""``aimon diagnose``: every detected error without a current diagnosis gets one (LLM, memory, or offline).
+
+A fingerprint is pending when it has a detection, is not ignored, and has no diagnosis yet — or a regression was
+detected since its diagnosis, or its error code changed. A recurrence never calls the LLM again. For each pending
+fingerprint: gather the context, redact it with one redactor, and then
+
+1. a close enough earlier diagnosis (pattern memory, confidence ≥ ``TRUST_CONFIDENCE``) is stored as ``memory``;
+2. else the LLM is asked (structured output, validated; one repair) and its answer stored as ``llm``;
+3. without an LLM (no key, budget spent, credentials refused) or when its output stays invalid, the offline diagnoser's
+   answer (or a weaker memory match, if it is the more confident one) is stored as ``heuristic``/``memory``;
+4. on 429/5xx/timeouts the fingerprint stays pending and no further LLM call is started this run (the next tick
+   retries); near the tick's deadline no new LLM call is started either.
+
+Each diagnosis is written in its own transaction. ``--dry-run`` sends nothing: it shows what would be sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from aimon.redact import Redactor
+from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, price_of
+from aimon.runtime import Context
+from aimon.stages.diagnose import heuristics, memory
+from aimon.stages.diagnose.context import build_context
+from aimon.stages.diagnose.prompt import build_prompt
+from aimon.stages.diagnose.schema import SCHEMA, SCHEMA_NAME, STRICT_SCHEMA, validate
+from aimon.state.db import iso, transaction, utcnow
+from aimon.state.diagnoses import latest_diagnosis, monthly_spend
+from aimon.state.groups import canonical_sql, ignored_sql
+
+MIN_CALL_SECONDS = 5.0  # below this much time left in the tick, no new LLM call is started
+
+_PENDING_SQL = """
+SELECT f.*, d.id AS detection_id, d.kind AS detection_kind, d.window_start, d.window_end, d.count AS window_count,
+       d.baseline, g.id AS diagnosis_id
+FROM fingerprints f
+JOIN detections d ON d.id = (SELECT MAX(id) FROM detections WHERE fingerprint = f.fingerprint)
+LEFT JOIN diagnoses g ON g.id = (SELECT MAX(id) FROM diagnoses WHERE fingerprint = f.fingerprint)
+WHERE NOT {ignored}
+  AND {canonical}
+  AND (g.id IS NULL
+       OR COALESCE(f.error_code, '') <> COALESCE(g.error_code, '')
+       OR EXISTS (SELECT 1 FROM detections r WHERE r.fingerprint = f.fingerprint AND r.kind = 'regression'
+                  AND r.id > COALESCE(g.detection_id, 0)))
+ORDER BY d.id
+LIMIT :limit
+""".format(ignored=ignored_sql("f", ":now"), canonical=canonical_sql("f"))
+
+
+@dataclass
+class Diagnosed:
+    """One stored diagnosis, as ``aimon diagnose`` reports it."""
+
+    id: int
+    fingerprint: str
+    detection_id: int | None
+    reason: str  # new | regression | new-error-code
+    source: str
+    model: str | None
+    result: dict[str, Any]
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    memory_of: int | None = None
+    note: str | None = None
+    prompt_tokens: int | None = None  # estimated tokens of the prompt (sent, or that would be sent)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "fingerprint": self.fingerprint, "detection_id": self.detection_id, "reason": self.reason,
+            "source": self.source, "model": self.model, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+            "cost_usd": round(self.cost_usd, 6), "prompt_tokens": self.prompt_tokens, "memory_of": self.memory_of,
+            "note": self.note, "result": self.result,
+        }
+
+
+@dataclass
+class DiagnoseResult:
+    """What a diagnose run did: diagnoses stored, fingerprints left pending (and why), LLM use and spend."""
+
+    diagnosed: list[Diagnosed] = field(default_factory=list)
+    pending: list[dict[str, str]] = field(default_factory=list)
+    offline_reason: str | None = None
+    model: str | None = None
+    llm_calls: int = 0
+    month_spend_usd: float = 0.0
+    budget_usd: float = 0.0
+    unpriced_model: bool = False
+    dry_run: bool = False
+    would_send: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "diagnosed": [item.to_json() for item in self.diagnosed],
+            "pending": self.pending,
+            "offline_reason": self.offline_reason,
+            "llm": {
+                "model": self.model, "calls": self.llm_calls,
+                "tokens_in": sum(item.tokens_in for item in self.diagnosed),
+                "tokens_out": sum(item.tokens_out for item in self.diagnosed),
+                "cost_usd": round(sum(item.cost_usd for item in self.diagnosed), 6),
+                "month_spend_usd": round(self.month_spend_usd, 6), "budget_usd": self.budget_usd,
+                "unpriced_model": self.unpriced_model,
+            },
+            "dry_run": self.dry_run,
+            "would_send": self.would_send,
+        }
+
+
+def pending_work(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """Fingerprints to diagnose now (oldest detection first), with their latest detection's columns."""
+    return conn.execute(_PENDING_SQL, {"now": iso(utcnow()), "limit": limit}).fetchall()
+
+
+def run_diagnose(ctx: Context, limit: int = 20) -> DiagnoseResult:
+    """Diagnose up to ``limit`` pending fingerprints; see the module docstring."""
+    return _Run(ctx).run(limit)
+
+
+class _Run:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.conn = ctx.db
+        self.settings = ctx.settings
+        self.llm = LLM(ctx)
+        self.result = DiagnoseResult(dry_run=ctx.dry_run, budget_usd=self.settings.llm_monthly_budget_usd)
+        self.paused: str | None = None  # set after a transient LLM failure: no more calls this run
+        self.announced = False
+
+    def run(self, limit: int) -> DiagnoseResult:
+        work = pending_work(self.conn, limit)
+        first_call = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM llm_calls").fetchone()[0]
+        if work:
+            self.result.offline_reason = self.llm.unavailable_reason
+            if self.result.offline_reason is None:
+                self.result.model = self.llm.model
+                self.result.unpriced_model = price_of(self.llm.model) is None
+        for row in work:
+            if self.ctx.deadline.expired():
+                self._leave(row, "the tick's time budget is spent")
+                continue
+            self._one(row)
+        self.result.llm_calls = self.conn.execute("SELECT COUNT(*) FROM llm_calls WHERE id > ?", (first_call,)).fetchone()[0]
+        self.result.month_spend_usd = monthly_spend(self.conn)
+        return self.result
+
+    def _announce(self, message: str) -> None:
+        """Say once per run why diagnoses are offline."""
+        if not self.announced:
+            self.announced = True
+            self.ctx.notice(f"diagnose: {message}")
+
+    # -- one fingerprint ----------------------------------------------------------------------------------------------
+
+    def _one(self, row: sqlite3.Row) -> None:
+        fp = dict(row)
+        reason = _reason(self.conn, fp)
+        previous = latest_diagnosis(self.conn, fp["fingerprint"]) if reason != "new" else None
+        matches = memory.similar(self.conn, fp)
+        own_fixes = memory.fixes_for(self.conn, fp["fingerprint"])
+        detection = {"kind": fp["detection_kind"], "window_start": fp["window_start"], "window_end": fp["window_end"],
+                     "count": fp["window_count"], "baseline": fp["baseline"]}
+        raw = build_context(self.conn, self.settings, row, detection, memory.context_lines(matches, previous, own_fixes))
+        ctx = raw.redacted(Redactor(self.settings.redaction_patterns))
+        best = matches[0] if matches and reason == "new" else None
+        if best is not None and best.confidence >= memory.TRUST_CONFIDENCE:
+            self._store_memory(fp, reason, best, note=f"memory: {best.why} as {best.fingerprint}")
+            return
+        offline = self.result.offline_reason
+        if offline is not None:
+            self._announce(offline)
+            self._fallback(fp, reason, ctx, best, matches, own_fixes, note=offline)
+            return
+        if self.paused is not None:
+            self._leave(row, self.paused)
+            return
+        remaining = self.ctx.deadline.remaining()
+        if remaining < MIN_CALL_SECONDS:
+            self._leave(row, "too little of the tick's time budget is left for an LLM call")
+            return
+        prompt = build_prompt(ctx, self.settings.llm_max_prompt_tokens)
+        if self.ctx.dry_run:
+            self.result.would_send.append({"fingerprint": fp["fingerprint"], "model": self.llm.model, "prompt_tokens": prompt.tokens,
+                                           "left_out": prompt.left_out, "system": prompt.system, "user": prompt.user})
+            self._fallback(fp, reason, ctx, best, matches, own_fixes, note="dry run: the LLM was not asked", prompt_tokens=prompt.tokens)
+            return
+        timeout, retries = _call_limits(self.settings.llm_timeout, remaining)
+        try:
+            answer = self.llm.structured(purpose="diagnose", fingerprint=fp["fingerprint"], system=prompt.system, user=prompt.user,
+                                         schema_name=SCHEMA_NAME, schema=SCHEMA, validate_schema=STRICT_SCHEMA, timeout=timeout, max_retries=retries)
+        except LLMTransient as exc:
+            self.paused = str(exc)
+            self._leave(row, str(exc))
+            return
+        except LLMUnavailable as exc:
+            self.result.offline_reason = str(exc)
+            self._announce(str(exc))
+            self._fallback(fp, reason, ctx, best, matches, own_fixes, note=str(exc), prompt_tokens=prompt.tokens)
+            return
+        except LLMInvalid as exc:
+            self._fallback(fp, reason, ctx, best, matches, own_fixes, note=f"LLM answer unusable, offline diagnosis instead: {exc}",
+                           prompt_tokens=prompt.tokens)
+            return
+        note = "repaired after one invalid answer" if answer.repaired else None
+        if not answer.priced:
+            note = f"{note + '; ' if note else ''}{answer.model} is not in the price table: cost counted as 0"
+        self._store(fp, reason, "llm", answer.data, model=answer.model, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out,
+                    cost=answer.cost_usd, note=note, prompt_tokens=prompt.tokens)
+
+    # -- outcomes -----------------------------------------------------------------------------------------------------
+
+    def _fallback(self, fp: dict[str, Any], reason: str, ctx: Any, best: memory.Match | None, matches: list[memory.Match],
+                  own_fixes: tuple[memory.Fix, ...], *, note: str, prompt_tokens: int | None = None) -> None:
+        """The offline diagnosis, or a weaker memory match when it is the more confident of the two."""
+        result = heuristics.diagnose(ctx)
+        if best is not None and best.confidence > result["confidence"]:
+            self._store_memory(fp, reason, best, note=f"{note}; memory: {best.why} as {best.fingerprint}")
+            return
+        fixed = [match for match in matches if match.fixes]
+        if fixed:
+            result["suggested_fix"] = f"{result['suggested_fix']} A similar error ({fixed[0].fingerprint[:8]}) was fixed before: {memory.fix_note(fixed[0].fixes)}"
+        if reason == "regression" and own_fixes:
+            result["summary"] = f"{result['summary']} It was marked fixed before ({memory.fix_note(own_fixes)}) and came back."
+        self._store(fp, reason, "heuristic", result, note=note, prompt_tokens=prompt_tokens)
+
+    def _store_memory(self, fp: dict[str, Any], reason: str, match: memory.Match, *, note: str) -> None:
+        root = self.conn.execute("SELECT COALESCE(memory_of, id) FROM diagnoses WHERE id = ?", (match.diagnosis_id,)).fetchone()[0]
+        self._store(fp, reason, "memory", memory.suggestion(match, fp.get("template") or ""), memory_of=int(root), note=note)
+
+    def _store(self, fp: dict[str, Any], reason: str, source: str, result: dict[str, Any], *, model: str | None = None,
+               tokens_in: int = 0, tokens_out: int = 0, cost: float = 0.0, memory_of: int | None = None, note: str | None = None,
+               prompt_tokens: int | None = None) -> None:
+        validate(result)
+        with transaction(self.conn) as conn:
+            cursor = conn.execute(
+                "INSERT INTO diagnoses (fingerprint, detection_id, source, model, result, tokens_in, tokens_out, cost_usd, created_at,"
+                " memory_of, error_code, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (fp["fingerprint"], fp["detection_id"], source, model, json.dumps(result, ensure_ascii=False), tokens_in, tokens_out,
+                 cost, iso(utcnow()), memory_of, fp.get("error_code"), note),
+            )
+        self.result.diagnosed.append(Diagnosed(int(cursor.lastrowid or 0), fp["fingerprint"], fp["detection_id"], reason, source, model,
+                                               result, tokens_in, tokens_out, cost, memory_of, note, prompt_tokens))
+
+    def _leave(self, row: sqlite3.Row, why: str) -> None:
+        self.result.pending.append({"fingerprint": row["fingerprint"], "reason": why})
+
+
+def _reason(conn: sqlite3.Connection, fp: dict[str, Any]) -> str:
+    if fp["diagnosis_id"] is None:
+        return "new"
+    previous = conn.execute("SELECT detection_id, error_code FROM diagnoses WHERE id = ?", (fp["diagnosis_id"],)).fetchone()
+    if (previous["error_code"] or "") != (fp.get("error_code") or ""):
+        return "new-error-code"
+    return "regression"
+
+
+def _call_limits(timeout: float, remaining: float) -> tuple[float | None, int | None]:
+    """Per-call timeout and retries that fit in what is left of the tick (None: the client's defaults)."""
+    if remaining == float("inf"):
+        return None, None
+    per_call = max(1.0, min(timeout, remaining - 1.0))
+    # The SDK's one retry may wait (Retry-After up to minutes): only allow it when two full calls still fit.
+    return per_call, (1 if remaining >= 2 * per_call + 10 else 0)

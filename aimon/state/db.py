@@ -1,0 +1,175 @@
+"""The one SQLite state file every stage shares.
+
+WAL mode and a busy timeout so that a cron tick and a hand-run ``aimon status`` never trip over each other; schema
+changes are append-only SQL files in ``migrations/``, applied in name order and recorded in ``_migrations``.
+``--dry-run`` works on an in-memory copy, so a stage runs unchanged and nothing on disk moves.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from aimon.errors import StateError
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | float | None) -> str | None:
+    """A timestamp as the ISO-8601 UTC text stored in the state file (``2026-01-02T03:04:05.123456Z``)."""
+    if moment is None:
+        return None
+    if isinstance(moment, (int, float)):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    """The inverse of :func:`iso`."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _migrations() -> list[tuple[str, str]]:
+    folder = resources.files("aimon.state") / "migrations"
+    found = [(entry.name, entry.read_text(encoding="utf-8")) for entry in folder.iterdir() if entry.name.endswith(".sql")]
+    return sorted(found)
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply every migration not applied yet, each in its own transaction; returns the names applied."""
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, sql in _migrations():
+        if name in done:
+            continue
+        with transaction(conn):
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, iso(utcnow())))
+        applied.append(name)
+    return applied
+
+
+def _statements(sql: str) -> Iterator[str]:
+    # executescript() would commit behind our back; split on complete statements instead.
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip():
+        yield buffer
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _memory_copy(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    if not path.is_file():
+        return conn
+    wal = path.with_name(path.name + "-wal")
+    if not wal.exists():
+        # Everything is in the main file: copy its bytes, so not even an empty -wal/-shm appears beside it.
+        image = bytearray(path.read_bytes())
+        if len(image) >= 20:
+            # Header bytes 18-19 say "WAL" (2); an in-memory image cannot use WAL, so mark it rollback-journal (1).
+            image[18:20] = b"\x01\x01"
+        conn.deserialize(bytes(image))
+        return conn
+    # A writer is active (or died): its WAL holds committed pages, so read through SQLite to see them.
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        source.backup(conn)
+    finally:
+        source.close()
+    return conn
+
+
+def open_db(path: Path, *, dry_run: bool = False) -> sqlite3.Connection:
+    """Open (and create, and migrate) the state file.
+
+    With ``dry_run`` the file is copied into memory when it exists and never written: the caller may change the copy
+    freely. The connection is in autocommit mode; group writes with :func:`transaction`.
+    """
+    try:
+        if dry_run:
+            conn = _memory_copy(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        _configure(conn)
+        migrate(conn)
+    except sqlite3.Error as exc:
+        raise StateError(f"state file {path}: {exc}. Check that its folder is writable and has free space.") from exc
+    except OSError as exc:
+        raise StateError(f"state file {path}: {exc.strerror or exc}. Set AIMON_DB to a writable path.") from exc
+    return conn
+
+
+# SQLite results that mean the state file cannot be written (disk full, I/O error, read-only, gone), as opposed to a
+# bug in a statement: they become a StateError that says what to do.
+_STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception): one stage step, all or nothing.
+
+    A full disk or an I/O error while writing raises :class:`~aimon.errors.StateError` (the step is rolled back).
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            # After SQLITE_FULL or an I/O error SQLite may have rolled back already: a second ROLLBACK would raise
+            # "no transaction is active" and hide the error that says what happened.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        if not str(getattr(exc, "sqlite_errorname", "")).startswith(_STORAGE_ERRORS):
+            raise
+        raise StateError(
+            f"state file {_main_path(conn)}: {exc} ({exc.sqlite_errorname}). Free space on its disk (or make it "
+            "writable); this step was rolled back and the next run does it again."
+        ) from exc
+
+
+def _main_path(conn: sqlite3.Connection) -> str:
+    try:
+        return str(conn.execute("PRAGMA database_list").fetchone()[2] or "(in memory)")
+    except sqlite3.Error:
+        return "(unknown)"
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """A value of the small key/value table ``meta``."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set a value of ``meta`` (inside the caller's transaction)."""
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))

@@ -1,0 +1,325 @@
+"""``aimon status`` and the fingerprint state commands (``aimon ignore`` / ``aimon resolve``).
+
+Status only reads the state file and stats the log files: it never calls a remote service, so it is safe to run at any
+time next to a cron tick. Tables that belong to stages not yet run (or not installed) are simply reported empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aimon.config import Settings, parse_duration
+from aimon.errors import UsageError
+from aimon.runtime import Context
+from aimon.state.db import iso, parse_iso, transaction, utcnow
+from aimon.state.groups import canonical_sql
+
+TOP = 5  # fingerprints shown per list
+PROBLEMS = 10  # failed/pending deliveries listed with their last error
+TEMPLATE_CHARS = 160
+
+
+@dataclass
+class StatusResult:
+    """Everything ``aimon status`` shows; ``to_json`` is the ``--json`` document."""
+
+    generated_at: str
+    sources: list[dict[str, Any]]
+    deliveries: dict[str, Any]
+    fingerprints: dict[str, Any]
+    llm: dict[str, Any]
+    autofix: dict[str, Any]
+    last_run: dict[str, Any] | None
+    config: dict[str, str]
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.generated_at,
+            "sources": self.sources,
+            "deliveries": self.deliveries,
+            "fingerprints": self.fingerprints,
+            "llm": self.llm,
+            "autofix": self.autofix,
+            "last_run": self.last_run,
+            "config": self.config,
+        }
+
+
+def get_status(ctx: Context) -> StatusResult:
+    """Checkpoints and lag, the outbox, recent and frequent errors, LLM spend, autofix refusals, the last run."""
+    conn = ctx.db
+    tables = _tables(conn)
+    scrub = secret_scrubber(ctx.settings)
+    return StatusResult(
+        generated_at=iso(utcnow()) or "",
+        sources=_sources(conn),
+        deliveries=_deliveries(conn, tables, scrub),
+        fingerprints=_fingerprints(conn, scrub),
+        llm=_llm(ctx, tables),
+        autofix=_autofix(conn, tables, scrub),
+        last_run=_last_run(conn),
+        config=ctx.settings.masked(),
+    )
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def secret_scrubber(settings: Settings) -> Callable[[str | None], str | None]:
+    """A function that masks our own secrets and anything the redactor knows in a recorded error message.
+
+    Errors recorded by stages may quote a URL or a header (a Discord webhook URL is a secret as a whole).
+    """
+    from aimon.redact import Redactor
+
+    secrets = [value.reveal() for value in _secret_values(settings)]
+    redactor = Redactor(settings.redaction_patterns)
+
+    def scrub(text: str | None) -> str | None:
+        if not text:
+            return text
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return redactor.redact(text)
+
+    return scrub
+
+
+def _secret_values(settings: Settings) -> list[Any]:
+    from aimon.config import VARS
+
+    return [getattr(settings, var.field) for var in VARS if var.secret and getattr(settings, var.field)]
+
+
+def _sources(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    now = utcnow().timestamp()
+    shown = []
+    for row in conn.execute("SELECT * FROM checkpoints ORDER BY source"):
+        last_ts = parse_iso(row["last_ts"])
+        entry: dict[str, Any] = {
+            "source": row["source"],
+            "kind": "loki" if row["source"].startswith("loki:") else "file",
+            "offset": row["offset"],
+            "last_record_at": row["last_ts"],
+            "checked_at": row["updated_at"],
+            "exists": True,
+            "size": None,
+            "bytes_behind": None,
+            "seconds_behind": None,
+        }
+        if entry["kind"] == "loki":
+            entry["loki_ns"] = row["loki_ns"]
+            if row["loki_ns"]:
+                entry["seconds_behind"] = round(max(0.0, now - row["loki_ns"] / 1e9), 1)
+        else:
+            entry.update(_file_lag(row, last_ts.timestamp() if last_ts else None))
+        shown.append(entry)
+    return shown
+
+
+def _file_lag(row: sqlite3.Row, last_ts: float | None) -> dict[str, Any]:
+    """Bytes behind = size − offset (the whole file when it was replaced); seconds = file mtime − last record read."""
+    try:
+        stat = os.stat(row["source"])
+    except OSError:
+        return {"exists": False}
+    rotated = row["inode"] is not None and stat.st_ino != row["inode"]
+    behind = stat.st_size if rotated or stat.st_size < row["offset"] else stat.st_size - row["offset"]
+    if behind == 0:
+        seconds = 0.0
+    else:
+        reference = last_ts if last_ts is not None else (parse_iso(row["updated_at"]) or utcnow()).timestamp()
+        seconds = max(0.0, stat.st_mtime - reference)
+    return {"size": stat.st_size, "bytes_behind": behind, "seconds_behind": round(seconds, 1), "rotated": rotated}
+
+
+def _deliveries(
+    conn: sqlite3.Connection, tables: set[str], scrub: Callable[[str | None], str | None]
+) -> dict[str, Any]:
+    shown: dict[str, Any] = {"pending": {}, "failed": {}, "sent": {}, "problems": []}
+    if "deliveries" not in tables:
+        return shown
+    for row in conn.execute(
+        "SELECT channel, status, count(*) AS n FROM deliveries GROUP BY channel, status ORDER BY channel"
+    ):
+        if row["status"] in ("pending", "failed", "sent"):
+            shown[row["status"]][row["channel"]] = row["n"]
+    problems = conn.execute(
+        "SELECT id, channel, status, fingerprint, attempts, next_attempt_at, last_error, updated_at FROM deliveries"
+        " WHERE status = 'failed' OR (status = 'pending' AND last_error IS NOT NULL)"
+        " ORDER BY updated_at DESC, id DESC LIMIT ?",
+        (PROBLEMS,),
+    )
+    shown["problems"] = [{**dict(row), "last_error": scrub(row["last_error"])} for row in problems]
+    return shown
+
+
+def _fingerprint_row(row: sqlite3.Row, scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
+    # Templates keep what the fingerprinter did not mask, which can be a secret: status shows them redacted.
+    template = scrub(row["template"]) or ""
+    return {
+        "fingerprint": row["fingerprint"],
+        "level": row["level"],
+        "error_code": row["error_code"],
+        "template": template if len(template) <= TEMPLATE_CHARS else template[: TEMPLATE_CHARS - 1] + "…",
+        "count": row["count"],
+        "first_seen": row["first_seen"],
+        "last_seen": row["last_seen"],
+        "state": row["state"],
+        "state_until": row["state_until"],
+    }
+
+
+def _fingerprints(conn: sqlite3.Connection, scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
+    # Merged fingerprints (aliases) stay as history; their occurrences are already counted in the canonical row.
+    canonical = f"FROM fingerprints f WHERE {canonical_sql('f')}"
+    states = {row["state"]: row["n"] for row in conn.execute(f"SELECT state, count(*) AS n {canonical} GROUP BY state")}
+    recent = conn.execute(f"SELECT * {canonical} ORDER BY last_seen DESC, fingerprint LIMIT ?", (TOP,))
+    frequent = conn.execute(f"SELECT * {canonical} ORDER BY count DESC, fingerprint LIMIT ?", (TOP,))
+    return {
+        "total": sum(states.values()),
+        "by_state": {state: states.get(state, 0) for state in ("active", "resolved", "ignored")},
+        "recent": [_fingerprint_row(row, scrub) for row in recent],
+        "frequent": [_fingerprint_row(row, scrub) for row in frequent],
+    }
+
+
+def _llm(ctx: Context, tables: set[str]) -> dict[str, Any]:
+    from aimon.state.diagnoses import month_start, monthly_spend  # light: the OpenAI SDK is imported only for a request
+
+    now = utcnow()
+    shown: dict[str, Any] = {
+        "month": now.strftime("%Y-%m"),
+        "spend_usd": 0.0,
+        "budget_usd": ctx.settings.llm_monthly_budget_usd,
+        "calls": 0,
+        "tokens_in": 0,
+        "tokens_out": 0,
+    }
+    if "llm_calls" not in tables:
+        return shown
+    # Spend as the budget check counts it; calls and tokens over the same month.
+    row = ctx.db.execute(
+        "SELECT count(*) AS calls, coalesce(sum(tokens_in), 0) AS tin, coalesce(sum(tokens_out), 0) AS tout"
+        " FROM llm_calls WHERE created_at >= ?",
+        (iso(month_start(now)),),
+    ).fetchone()
+    shown.update(
+        calls=row["calls"], spend_usd=round(monthly_spend(ctx.db, now), 6), tokens_in=row["tin"], tokens_out=row["tout"]
+    )
+    return shown
+
+
+def _autofix(conn: sqlite3.Connection, tables: set[str], scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
+    shown: dict[str, Any] = {"pulls": 0, "refusals": []}
+    if "pulls" in tables:
+        shown["pulls"] = conn.execute("SELECT count(*) FROM pulls").fetchone()[0]
+    if "autofix_attempts" in tables:
+        rows = conn.execute(
+            "SELECT fingerprint, outcome, reason, created_at FROM autofix_attempts"
+            " WHERE outcome IN ('refused', 'ineligible', 'failed') ORDER BY id DESC LIMIT ?",
+            (PROBLEMS,),
+        )
+        shown["refusals"] = [{**dict(row), "reason": scrub(row["reason"])} for row in rows]
+    return shown
+
+
+def _last_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    row = conn.execute("SELECT * FROM runs WHERE command = 'run' ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    outcome = "running" if row["finished_at"] is None else "ok" if row["exit_code"] == 0 else "failed"
+    return {
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "exit_code": row["exit_code"],
+        "outcome": outcome,
+        "summary": json.loads(row["summary"]) if row["summary"] else None,
+    }
+
+
+# --- aimon ignore / aimon resolve -------------------------------------------------------------------------------
+
+
+@dataclass
+class StateChangeResult:
+    """What ``aimon ignore`` / ``aimon resolve`` changed."""
+
+    fingerprint: str
+    template: str
+    previous_state: str
+    state: str
+    until: str | None
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "template": self.template,
+            "previous_state": self.previous_state,
+            "state": self.state,
+            "until": self.until,
+        }
+
+
+def set_fingerprint_state(ctx: Context, fingerprint: str, state: str, for_: str | None) -> StateChangeResult:
+    """Ignore (for good, or ``for_`` a duration such as ``24h``) or resolve one fingerprint, named by a unique prefix.
+
+    Every stage skips ignored fingerprints; a resolved fingerprint that shows up again is a regression.
+    """
+    if state not in ("ignored", "resolved", "active"):
+        raise UsageError(f"state {state!r}: use ignored, resolved or active.")
+    until = None
+    if for_ is not None:
+        if state != "ignored":
+            raise UsageError("--for only applies to ignore.")
+        try:
+            seconds = parse_duration(for_)
+        except ValueError as exc:
+            raise UsageError(f"--for {for_!r}: {exc}.") from None
+        if seconds <= 0:
+            raise UsageError(f"--for {for_!r}: give a duration longer than zero, such as 24h.")
+        until = iso(utcnow() + timedelta(seconds=seconds))
+    with transaction(ctx.db):
+        row = _find(ctx.db, fingerprint)
+        now = iso(utcnow())
+        ctx.db.execute(
+            "UPDATE fingerprints SET state = ?, state_until = ?, resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE resolved_at END"
+            " WHERE fingerprint = ?",
+            (state, until, state, now, row["fingerprint"]),
+        )
+    template = secret_scrubber(ctx.settings)(row["template"]) or ""
+    return StateChangeResult(row["fingerprint"], template, row["state"], state, until)
+
+
+def _find(conn: sqlite3.Connection, prefix: str) -> sqlite3.Row:
+    """The one fingerprint whose id (or an alias of it) starts with ``prefix``."""
+    prefix = prefix.strip().lower()
+    if not prefix:
+        raise UsageError("give a fingerprint (or a unique prefix of one); `aimon status` lists them.")
+    rows = conn.execute(
+        "SELECT * FROM fingerprints WHERE substr(fingerprint, 1, ?) = ? ORDER BY fingerprint LIMIT 6",
+        (len(prefix), prefix),
+    ).fetchall()
+    if not rows:
+        rows = conn.execute(
+            "SELECT DISTINCT f.* FROM fingerprint_aliases a JOIN fingerprints f ON f.fingerprint = a.fingerprint"
+            " WHERE substr(a.alias, 1, ?) = ? ORDER BY f.fingerprint LIMIT 6",
+            (len(prefix), prefix),
+        ).fetchall()
+    if not rows:
+        raise UsageError(f"no fingerprint starts with {prefix!r}; `aimon status` lists the recent ones.")
+    if len(rows) > 1:
+        shown = ", ".join(row["fingerprint"] for row in rows[:5])
+        raise UsageError(
+            f"{prefix!r} matches several fingerprints ({shown}{', …' if len(rows) > 5 else ''}); give more characters."
+        )
+    return rows[0]

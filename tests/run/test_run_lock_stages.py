@@ -1,0 +1,60 @@
+"""Stage commands run by hand share the run lock with cron's `aimon run`, so no line is ever counted by both."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+import aimon.run
+from aimon.run import lock_path
+
+
+def _log(path: Path) -> None:
+    line = {"timestamp": "2026-11-24T09:00:00Z", "level": "ERROR", "fields": {"message": "boom"}, "target": "t"}
+    path.write_text(json.dumps(line) + "\n")
+
+
+def _fingerprints(isolated: Path) -> int:
+    return sqlite3.connect(isolated / "state.db").execute("SELECT count(*) FROM fingerprints").fetchone()[0]
+
+
+def test_a_hand_run_stage_waits_for_a_held_lock_then_fails_clearly(cli, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _log(isolated / "app.log")
+    monkeypatch.setenv("AIMON_TICK_BUDGET", "0")
+    monkeypatch.setattr(aimon.run, "STAGE_LOCK_GRACE", 0.2)
+    holder = FileLock(lock_path(isolated / "state.db"), blocking=False)
+    holder.acquire()
+    try:
+        result = cli("scan", str(isolated / "app.log"), "--json")
+    finally:
+        holder.release()
+    assert result.exit_code == 1
+    assert "another aimon run held" in result.stderr
+    assert result.stdout == ""
+    assert not (isolated / "state.db").exists()
+
+
+def test_a_hand_run_stage_takes_and_releases_a_free_lock(cli, isolated: Path) -> None:
+    _log(isolated / "app.log")
+    result = cli("scan", str(isolated / "app.log"), "--json")
+    assert result.exit_code == 0
+    assert _fingerprints(isolated) == 1
+    probe = FileLock(lock_path(isolated / "state.db"), blocking=False)
+    probe.acquire()  # released afterwards: raises Timeout otherwise
+    probe.release()
+
+
+def test_read_only_triage_takes_no_lock(cli, isolated: Path) -> None:
+    _log(isolated / "app.log")
+    holder = FileLock(lock_path(isolated / "state.db"), blocking=False)
+    holder.acquire()
+    try:
+        result = cli("scan", str(isolated / "app.log"), "--since", "2026-11-24T08:00:00Z", "--json")
+    finally:
+        holder.release()
+    assert result.exit_code == 0
+    assert result.json()["groups"][0]["count"] == 1
