@@ -380,7 +380,7 @@ def resolve(
 def _change_state(
     fingerprint_id: str, state: str, for_: str | None, *, as_json: bool, env_file: Path | None, db: Path | None
 ) -> None:
-    from aimon.tools.status import set_fingerprint_state
+    from aimon.tools.triage import set_fingerprint_state
 
     _run_stage(
         "state_change",

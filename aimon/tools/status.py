@@ -1,4 +1,4 @@
-"""``aimon status`` and the fingerprint state commands (``aimon ignore`` / ``aimon resolve``).
+"""``aimon status``: what aimon has read, found, sent and spent, from the state file alone.
 
 Status only reads the state file and stats the log files: it never calls a remote service, so it is safe to run at any
 time next to a cron tick. Tables that belong to stages not yet run (or not installed) are simply reported empty.
@@ -11,13 +11,11 @@ import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from aimon.config import Settings, parse_duration
-from aimon.errors import UsageError
+from aimon.config import Settings
 from aimon.runtime import Context
-from aimon.state.db import iso, parse_iso, transaction, utcnow
+from aimon.state.db import iso, parse_iso, utcnow
 from aimon.state.groups import canonical_sql
 
 TOP = 5  # fingerprints shown per list
@@ -244,82 +242,3 @@ def _last_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
         "outcome": outcome,
         "summary": json.loads(row["summary"]) if row["summary"] else None,
     }
-
-
-# --- aimon ignore / aimon resolve -------------------------------------------------------------------------------
-
-
-@dataclass
-class StateChangeResult:
-    """What ``aimon ignore`` / ``aimon resolve`` changed."""
-
-    fingerprint: str
-    template: str
-    previous_state: str
-    state: str
-    until: str | None
-    exit_code: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "template": self.template,
-            "previous_state": self.previous_state,
-            "state": self.state,
-            "until": self.until,
-        }
-
-
-def set_fingerprint_state(ctx: Context, fingerprint: str, state: str, for_: str | None) -> StateChangeResult:
-    """Ignore (for good, or ``for_`` a duration such as ``24h``) or resolve one fingerprint, named by a unique prefix.
-
-    Every stage skips ignored fingerprints; a resolved fingerprint that shows up again is a regression.
-    """
-    if state not in ("ignored", "resolved", "active"):
-        raise UsageError(f"state {state!r}: use ignored, resolved or active.")
-    until = None
-    if for_ is not None:
-        if state != "ignored":
-            raise UsageError("--for only applies to ignore.")
-        try:
-            seconds = parse_duration(for_)
-        except ValueError as exc:
-            raise UsageError(f"--for {for_!r}: {exc}.") from None
-        if seconds <= 0:
-            raise UsageError(f"--for {for_!r}: give a duration longer than zero, such as 24h.")
-        until = iso(utcnow() + timedelta(seconds=seconds))
-    with transaction(ctx.db):
-        row = _find(ctx.db, fingerprint)
-        now = iso(utcnow())
-        ctx.db.execute(
-            "UPDATE fingerprints SET state = ?, state_until = ?, resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE resolved_at END"
-            " WHERE fingerprint = ?",
-            (state, until, state, now, row["fingerprint"]),
-        )
-    template = secret_scrubber(ctx.settings)(row["template"]) or ""
-    return StateChangeResult(row["fingerprint"], template, row["state"], state, until)
-
-
-def _find(conn: sqlite3.Connection, prefix: str) -> sqlite3.Row:
-    """The one fingerprint whose id (or an alias of it) starts with ``prefix``."""
-    prefix = prefix.strip().lower()
-    if not prefix:
-        raise UsageError("give a fingerprint (or a unique prefix of one); `aimon status` lists them.")
-    rows = conn.execute(
-        "SELECT * FROM fingerprints WHERE substr(fingerprint, 1, ?) = ? ORDER BY fingerprint LIMIT 6",
-        (len(prefix), prefix),
-    ).fetchall()
-    if not rows:
-        rows = conn.execute(
-            "SELECT DISTINCT f.* FROM fingerprint_aliases a JOIN fingerprints f ON f.fingerprint = a.fingerprint"
-            " WHERE substr(a.alias, 1, ?) = ? ORDER BY f.fingerprint LIMIT 6",
-            (len(prefix), prefix),
-        ).fetchall()
-    if not rows:
-        raise UsageError(f"no fingerprint starts with {prefix!r}; `aimon status` lists the recent ones.")
-    if len(rows) > 1:
-        shown = ", ".join(row["fingerprint"] for row in rows[:5])
-        raise UsageError(
-            f"{prefix!r} matches several fingerprints ({shown}{', …' if len(rows) > 5 else ''}); give more characters."
-        )
-    return rows[0]

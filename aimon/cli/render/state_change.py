@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from aimon.tools.status import StateChangeResult
+from aimon.tools.triage import StateChangeResult
 
 
 def render(console: Console, result: StateChangeResult) -> None:
