@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aimon.config import load_settings  # noqa: E402
-from aimon.runtime import Context  # noqa: E402
-from aimon.stages.diagnose.stage import run_diagnose  # noqa: E402
-from aimon.stages.diagnose.prompt import estimate_tokens  # noqa: E402
 from aimon.remotes.llm import cost_usd  # noqa: E402
+from aimon.runtime import Context  # noqa: E402
+from aimon.stages.diagnose.prompt import estimate_tokens  # noqa: E402
+from aimon.stages.diagnose.stage import run_diagnose  # noqa: E402
 from aimon.stages.scan.stage import run_scan  # noqa: E402
 from aimon.state.db import open_db  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402

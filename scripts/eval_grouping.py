@@ -68,7 +68,7 @@ def predict_in_process(messages: Sequence[str]) -> list[str]:
     import io
 
     from aimon.config import load_settings
-    from aimon.grouping.fingerprint import fingerprint_stream
+    from aimon.tools.fingerprint import fingerprint_stream
 
     payload = "".join(message.replace("\n", " ") + "\n" for message in messages).encode()
     rows = fingerprint_stream(io.BytesIO(payload), "text", load_settings())

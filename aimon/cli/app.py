@@ -231,7 +231,7 @@ def fingerprint(
     Example: grep ERROR app.log | aimon fingerprint --json
     """
     with _guard():
-        from aimon.grouping.fingerprint import fingerprint_stream
+        from aimon.tools.fingerprint import fingerprint_stream
 
         if log_format not in ("auto", "json", "text"):
             raise _fail(f"--format {log_format!r}: use auto, json or text", EXIT_USAGE)

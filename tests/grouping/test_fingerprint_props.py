@@ -9,9 +9,10 @@ from types import SimpleNamespace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimon.grouping.fingerprint import Fingerprinter, fingerprint_stream, fold_digits, mask
+from aimon.grouping.fingerprint import Fingerprinter, fold_digits, mask
 from aimon.grouping.learned import generalize
 from aimon.model import LogRecord
+from aimon.tools.fingerprint import fingerprint_stream
 
 # Pieces that exercise every masking rule and their boundaries, glued in any order.
 # fmt: off
