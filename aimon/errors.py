@@ -1,31 +1,39 @@
-"""The one error hierarchy of aimon.
+"""The one error hierarchy of aimon, and the exit codes its commands end with.
 
-Core code raises these with a message a user can act on; ``aimon.cli.app`` alone turns them into exit codes.
+Core code raises these with a message a user can act on; the command line alone turns them into exit codes.
 """
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_STAGE_FAILED = 1
-EXIT_USAGE = 2
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """How an ``aimon`` command ended (the command line's contract with cron, CI and scripts)."""
+
+    OK = 0  # done, also "nothing to do" and "another run holds the lock"
+    STAGE_FAILED = 1  # a stage (or part of its work) failed; the others still ran
+    FAIL_ON = 1  # ``aimon run --fail-on`` matched a detection: a CI step fails as it would for a failed stage
+    USAGE = 2  # usage or configuration error, with what to fix
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 class AimonError(Exception):
     """Base of every error aimon reports to a user."""
 
-    exit_code: int = EXIT_STAGE_FAILED
+    exit_code: ExitCode = ExitCode.STAGE_FAILED
 
 
 class ConfigError(AimonError):
     """A setting is missing or has a value aimon cannot use; the message says how to fix it."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class UsageError(AimonError):
     """A command was called with arguments that do not fit together."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class StateError(AimonError):

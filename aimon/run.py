@@ -13,32 +13,77 @@ is 1 when one failed. Three more things belong to the tick as a whole:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimon.config import Settings
-from aimon.errors import AimonError, StateError, UsageError
+from aimon.errors import AimonError, ExitCode, StateError, UsageError
+from aimon.lock import try_lock
 from aimon.runtime import Context
+from aimon.state import runs, summary
 from aimon.state.db import iso, transaction, utcnow
-from aimon.state.groups import ignored_sql
+
+if TYPE_CHECKING:
+    from aimon.tools.metrics import RunFigures
 
 DIAGNOSE_LIMIT = 20  # diagnoses per tick, as `aimon diagnose` does by default
 KEEP_RUNS = 7 * 24 * 60  # rows of `runs` kept: a week of minutely ticks (a summary is about a kilobyte)
 FAIL_ON_KINDS = {"new": ("new",), "spike": ("spike",), "any": ("new", "spike", "regression")}
 
-# (name, module, function): imported only when the stage runs, so a failing import fails that stage alone.
-STAGES: tuple[tuple[str, str, str], ...] = (
-    ("scan", "aimon.stages.scan.stage", "run_scan"),
-    ("diagnose", "aimon.stages.diagnose.stage", "run_diagnose"),
-    ("notify", "aimon.stages.notify.stage", "run_notify"),
-    ("open_issue", "aimon.stages.issues.stage", "run_open_issue"),
-    ("autofix", "aimon.stages.autofix.stage", "run_autofix"),
+
+@dataclass(frozen=True)
+class Tick:
+    """What this run was asked to do beyond the settings: which logs (None: ``AIMON_LOG_PATHS``) and which window."""
+
+    paths: Sequence[str] | None = None
+    since: str | None = None
+
+
+# Each stage imports its module only when it runs: an idle tick pays for nothing else, and a stage whose import fails
+# fails alone.
+
+
+def _scan(ctx: Context, tick: Tick) -> Any:
+    from aimon.stages.scan.stage import run_scan
+
+    return run_scan(ctx, paths=tick.paths, since=tick.since)
+
+
+def _diagnose(ctx: Context, tick: Tick) -> Any:
+    from aimon.stages.diagnose.stage import run_diagnose
+
+    return run_diagnose(ctx, limit=DIAGNOSE_LIMIT)
+
+
+def _notify(ctx: Context, tick: Tick) -> Any:
+    from aimon.stages.notify.stage import run_notify
+
+    return run_notify(ctx)
+
+
+def _open_issue(ctx: Context, tick: Tick) -> Any:
+    from aimon.stages.issues.stage import run_open_issue
+
+    return run_open_issue(ctx)
+
+
+def _autofix(ctx: Context, tick: Tick) -> Any:
+    from aimon.stages.autofix.stage import run_autofix
+
+    return run_autofix(ctx)
+
+
+Stage = Callable[[Context, Tick], Any]
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("scan", _scan),
+    ("diagnose", _diagnose),
+    ("notify", _notify),
+    ("open_issue", _open_issue),
+    ("autofix", _autofix),
 )
 
 
@@ -83,12 +128,14 @@ class RunResult:
     metrics_error: str | None = None
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.locked:
-            return 0
-        if any(stage.status == "failed" for stage in self.stages) or self.fail_on_message:
-            return 1
-        return 0
+            return ExitCode.OK
+        if any(stage.status == "failed" for stage in self.stages):
+            return ExitCode.STAGE_FAILED
+        if self.fail_on_message:
+            return ExitCode.FAIL_ON
+        return ExitCode.OK
 
     def stage(self, name: str) -> StageOutcome | None:
         return next((stage for stage in self.stages if stage.name == name), None)
@@ -102,6 +149,20 @@ class RunResult:
             "fail_on": self.fail_on_message,
         }
 
+    def figures(self) -> RunFigures:
+        """What the metrics file needs to know about this run."""
+        from aimon.tools.metrics import RunFigures, StageFigures, scan_figures
+
+        scan = self.stage("scan")
+        scan_json = scan.result.to_json() if scan is not None and hasattr(scan.result, "to_json") else None
+        return RunFigures(
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            exit_code=int(self.exit_code),
+            stages=tuple(StageFigures(stage.name, stage.duration_s, stage.status == "failed") for stage in self.stages),
+            scan=scan_figures(scan_json),
+        )
+
     def to_json(self) -> dict[str, Any]:
         if self.locked:
             return {"skipped": self.locked, "exit_code": 0}
@@ -109,7 +170,7 @@ class RunResult:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "dry_run": self.dry_run,
-            "exit_code": self.exit_code,
+            "exit_code": int(self.exit_code),
             "stages": {
                 stage.name: {
                     **stage.summary(),
@@ -141,80 +202,44 @@ def stage_lock(settings: Settings, command: str) -> Iterator[None]:
     Two processes reading the same files would each count the lines they read before either commits its checkpoint;
     one lock for ``aimon run`` and every stage command makes that impossible.
     """
-    from filelock import FileLock, Timeout
-
     path = lock_path(settings.db_path)
     wait = settings.tick_budget + STAGE_LOCK_GRACE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(path, timeout=wait)
-        lock.acquire()
-    except Timeout:
-        raise StateError(
-            f"aimon {command}: another aimon run held {path} for {wait:.0f}s; try again when it has finished."
-        ) from None
-    except OSError as exc:
-        raise StateError(f"cannot create the lock file {path} ({exc.strerror or exc}); make its folder writable.") from None
-    try:
+    with try_lock(path, wait=wait) as held:
+        if not held:
+            raise StateError(
+                f"aimon {command}: another aimon run held {path} for {wait:.0f}s; try again when it has finished."
+            )
         yield
-    finally:
-        lock.release()
 
 
 def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, fail_on: str | None) -> RunResult:
     """Run every stage once, in order, within the tick budget; see the module docstring."""
     if fail_on is not None and fail_on not in FAIL_ON_KINDS:
         raise UsageError(f"--fail-on {fail_on!r}: use new, spike or any.")
+    tick = Tick(paths=paths, since=since)
     if ctx.dry_run:
         # A dry run changes nothing on disk (not even a lock file) and works on its own in-memory copy.
-        return _run(ctx, paths, since, fail_on)
+        return _run(ctx, tick, fail_on)
     path = lock_path(ctx.settings.db_path)
     with try_lock(path) as held:
         if not held:
             message = f"another aimon run is in progress (lock {path}); this tick does nothing"
             ctx.notice(message)
             return RunResult(started_at=iso(utcnow()) or "", locked=message)
-        return _run(ctx, paths, since, fail_on)
+        return _run(ctx, tick, fail_on)
 
 
-@contextmanager
-def try_lock(path: Path) -> Iterator[bool]:
-    """Take the lock file ``path`` without waiting: yields True while holding it, False when another process has it."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(path, blocking=False)
-    try:
-        lock.acquire()
-    except Timeout:
-        yield False
-        return
-    except OSError as exc:
-        raise StateError(
-            f"cannot create the lock file {path} ({exc.strerror or exc}); make its folder writable."
-        ) from None
-    try:
-        yield True
-    finally:
-        lock.release()
-
-
-def _run(ctx: Context, paths: Sequence[str] | None, since: str | None, fail_on: str | None) -> RunResult:
+def _run(ctx: Context, tick: Tick, fail_on: str | None) -> RunResult:
     result = RunResult(started_at=iso(utcnow()) or "", dry_run=ctx.dry_run, fail_on=fail_on)
     with transaction(ctx.db):
-        run_id = ctx.db.execute(
-            "INSERT INTO runs (command, started_at) VALUES ('run', ?)", (result.started_at,)
-        ).lastrowid
-    first_detection = ctx.db.execute("SELECT coalesce(max(id), 0) FROM detections").fetchone()[0]
-    calls: dict[str, Callable[[Any], Any]] = {
-        "scan": lambda run: run(ctx, paths=paths, since=since),
-        "diagnose": lambda run: run(ctx, limit=DIAGNOSE_LIMIT),
-    }
-    for name, module, function in STAGES:
+        run_id = runs.begin(ctx.db, result.started_at)
+    first_detection = summary.newest_detection_id(ctx.db)
+    for name, stage in STAGES:
         if ctx.deadline.expired():
             result.stages.append(StageOutcome(name, "skipped", error="tick budget spent; left for the next tick"))
             continue
-        result.stages.append(_stage(ctx, name, module, function, calls.get(name, lambda run: run(ctx))))
-    result.detections = _detections(ctx, first_detection)
+        result.stages.append(_stage(ctx, name, stage, tick))
+    result.detections = summary.detections_after(ctx.db, first_detection, utcnow())
     if fail_on is not None:
         result.fail_on_message = _fail_on_message(fail_on, result.detections)
         if result.fail_on_message:
@@ -224,11 +249,11 @@ def _run(ctx: Context, paths: Sequence[str] | None, since: str | None, fail_on: 
     return result
 
 
-def _stage(ctx: Context, name: str, module: str, function: str, call: Callable[[Any], Any]) -> StageOutcome:
+def _stage(ctx: Context, name: str, stage: Stage, tick: Tick) -> StageOutcome:
     """Run one stage; any error is caught, recorded (type and message, secrets masked) and reported as a notice."""
     started = time.monotonic()
     try:
-        stage_result = call(getattr(import_module(module), function))
+        stage_result = stage(ctx, tick)
     except AimonError as exc:
         outcome = StageOutcome(name, "failed", error=_describe(ctx, exc))
     except Exception as exc:  # a bug in one stage must not stop the others; the type says it was unexpected
@@ -239,7 +264,7 @@ def _stage(ctx: Context, name: str, module: str, function: str, call: Callable[[
         outcome = StageOutcome(name, "ok" if code == 0 else "failed", result=stage_result, error=error)
     if ctx.db.in_transaction:
         # A stage that raised inside its own transaction handling must not leave ours half-open.
-        ctx.db.execute("ROLLBACK")
+        ctx.db.rollback()
     outcome.duration_s = time.monotonic() - started
     if outcome.status == "failed":
         ctx.notice(f"{name} failed: {outcome.error}")
@@ -268,16 +293,6 @@ def _result_error(ctx: Context, stage_result: Any) -> str:
     return secret_scrubber(ctx.settings)("; ".join(dict.fromkeys(said[:3]))) or "part of its work failed"
 
 
-def _detections(ctx: Context, first_id: int) -> dict[str, int]:
-    """Detections this run recorded, by kind; fingerprints that are ignored right now do not count."""
-    rows = ctx.db.execute(
-        "SELECT d.kind, count(*) FROM detections d JOIN fingerprints f ON f.fingerprint = d.fingerprint"
-        f" WHERE d.id > ? AND NOT {ignored_sql('f')} GROUP BY d.kind ORDER BY d.kind",
-        (first_id, iso(utcnow())),
-    ).fetchall()
-    return {row[0]: row[1] for row in rows}
-
-
 def _fail_on_message(fail_on: str, detections: dict[str, int]) -> str | None:
     kinds = FAIL_ON_KINDS[fail_on]
     matched = {kind: detections[kind] for kind in kinds if detections.get(kind)}
@@ -287,23 +302,21 @@ def _fail_on_message(fail_on: str, detections: dict[str, int]) -> str | None:
     return f"--fail-on {fail_on}: this run detected {what} (exit code 1)"
 
 
-def _finish(ctx: Context, run_id: int | None, result: RunResult) -> None:
+def _finish(ctx: Context, run_id: int, result: RunResult) -> None:
     """Close the ``runs`` row; then write the metrics file (not under --dry-run, which touches no file)."""
+    figures = None if ctx.dry_run else result.figures()
     with transaction(ctx.db):
-        ctx.db.execute(
-            "UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
-            (result.finished_at, result.exit_code, json.dumps(result.summary(), default=str), run_id),
-        )
-        ctx.db.execute("DELETE FROM runs WHERE command = 'run' AND id <= ?", ((run_id or 0) - KEEP_RUNS,))
-        if not ctx.dry_run:
+        runs.finish(ctx.db, run_id, finished_at=result.finished_at, exit_code=int(result.exit_code), summary=result.summary())
+        runs.prune(ctx.db, run_id, KEEP_RUNS)
+        if figures is not None:
             from aimon.tools.metrics import accumulate
 
-            accumulate(ctx.db, result)
-    if ctx.settings.metrics_file is not None and not ctx.dry_run:
+            accumulate(ctx.db, figures)
+    if figures is not None and ctx.settings.metrics_file is not None:
         from aimon.tools.metrics import write_metrics
 
         try:
-            write_metrics(ctx, result)
+            write_metrics(ctx, figures)
         except AimonError as exc:
             result.metrics_error = str(exc)
             ctx.notice(str(exc))

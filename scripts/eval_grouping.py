@@ -2,7 +2,7 @@
 """Grouping accuracy of ``aimon fingerprint`` on the Loghub 2k samples.
 
 Feeds the ``Content`` column of every ``*_2k.log_structured.csv`` in the evaluation folder, one message a line, to
-``aimon fingerprint --format text --json`` (the real CLI, in a subprocess) and scores grouping accuracy (GA) the way
+``aimon fingerprint --format text --jsonl`` (the real CLI, in a subprocess) and scores grouping accuracy (GA) the way
 logpai/logparser's evaluator does: a line counts as correct only when the predicted group it falls in holds exactly
 the lines of its ground-truth template. Prints one row per system and the mean; exits 1 when the mean is below the
 bar, 0 otherwise (also when the folder is absent: there is nothing to measure).
@@ -54,7 +54,7 @@ def predict_cli(messages: Sequence[str]) -> list[str]:
     """Fingerprints of ``messages`` from the real CLI, run as a subprocess."""
     payload = "".join(message.replace("\n", " ") + "\n" for message in messages).encode()
     done = subprocess.run(
-        [sys.executable, "-m", "aimon", "fingerprint", "-", "--format", "text", "--json"],
+        [sys.executable, "-m", "aimon", "fingerprint", "-", "--format", "text", "--jsonl"],
         input=payload,
         capture_output=True,
         check=True,

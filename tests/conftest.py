@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.envelope import envelope
 from tests.fakes.openai_server import FakeOpenAI
 
 # Verbatim tracing output and Rust error texts from public sources, with their attribution (see each file's head).
@@ -36,9 +36,15 @@ class CliResult:
     exit_code: int
     stdout: str
     stderr: str
+    command: str | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        """The ``--json`` envelope, checked (see :mod:`tests.envelope`)."""
+        return envelope(self.stdout, self.exit_code, self.command)
 
     def json(self) -> Any:
-        return json.loads(self.stdout)
+        """The ``result`` of the checked ``--json`` envelope."""
+        return self.envelope()["result"]
 
 
 @pytest.fixture
@@ -49,7 +55,8 @@ def cli() -> Any:
     def invoke(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> CliResult:
         runner = CliRunner()
         result = runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
-        return CliResult(result.exit_code, result.stdout, result.stderr)
+        command = args[0] if args and not args[0].startswith("-") else None
+        return CliResult(result.exit_code, result.stdout, result.stderr, command)
 
     return invoke
 

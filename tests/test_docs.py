@@ -34,3 +34,11 @@ def test_the_quick_start_has_exactly_the_two_commands() -> None:
     for script in blocks:
         assert (root / script).stat().st_mode & 0o111
     assert "scripts/test" in (root / ".ci" / "run").read_text()
+
+
+def test_the_json_envelope_and_the_jsonl_stream_are_documented_with_the_commands() -> None:
+    commands = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    assert '{"aimon": 1, "command": "scan", "ok": true, "result":' in commands
+    assert '"error"' in commands and "aimon fingerprint --jsonl" in commands
+    for code in ("**0**", "**1**", "**2**", "**130**"):
+        assert code in commands

@@ -1,21 +1,21 @@
-"""The command line: options → one call into the core → render as text (rich) or ``--json``.
+"""The command line: options → one call into the core → its result as text (rich) or as the ``--json`` envelope.
 
-This is the only module that turns errors into exit codes. Heavy imports (the stages, rich) happen inside the
-commands, so an idle cron tick pays only for what it runs.
+Commands stay thin: :mod:`aimon.cli.invoke` loads the settings, opens the state, takes the run lock, maps errors to
+exit codes; :mod:`aimon.cli.output` prints. Each command imports its core module inside its body, so an idle cron
+tick pays only for what it runs.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, BinaryIO
 
 import typer
 
-from aimon.errors import EXIT_USAGE, AimonError
+from aimon.cli.invoke import fail, load, reported, run_core, show
 
 app = typer.Typer(
     name="aimon",
@@ -26,165 +26,14 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help='Print one JSON document on stdout and nothing else there: {"aimon": 1, "command", "ok", "result"}.'),
+]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Touch nothing outside and change no state; show what would happen.")]
 EnvFileOpt = Annotated[Path | None, typer.Option("--env-file", help="Read settings from this .env file (default: ./.env if present).")]
 DbOpt = Annotated[Path | None, typer.Option("--db", help="State file (overrides AIMON_DB).")]
-
-
-def _debug() -> bool:
-    # Under tests (or when asked) show real tracebacks instead of friendly one-liners.
-    return bool(os.environ.get("AIMON_DEBUG"))
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    _stderr(f"aimon: {message}")
-    return typer.Exit(code)
-
-
-def _dump_json(data: Any) -> None:
-    import orjson
-
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode())
-    sys.stdout.write("\n")
-    sys.stdout.flush()
-
-
-def _render(name: str, result: Any, as_json: bool) -> None:
-    if as_json:
-        _dump_json(result.to_json())
-        return
-    from importlib import import_module
-
-    result = _shown(result)
-    module = import_module(f"aimon.cli.render.{name}")
-    plain = getattr(module, "plain", None)
-    text = plain(result) if plain is not None else None
-    if text is not None:
-        # A one-line summary (an idle cron tick) needs no rich import; "" is nothing to print.
-        if text:
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        return
-    from rich.console import Console
-
-    module.render(Console(highlight=False, soft_wrap=True), result)
-
-
-def _shown(value: Any) -> Any:
-    """``value`` (a result, its lists, dicts and dataclasses) with the control characters of every string shown as
-    symbols: a log line holding ``ESC[2J`` or an OSC 8 link must not drive the terminal of whoever reads the output."""
-    import dataclasses
-
-    from aimon.markdown import visible_controls
-
-    if isinstance(value, str):
-        return visible_controls(value)
-    if isinstance(value, dict):
-        return {key: _shown(item) for key, item in value.items()}
-    if isinstance(value, list) or type(value) is tuple:
-        return type(value)(_shown(item) for item in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        import copy
-
-        shown = copy.copy(value)
-        for item in dataclasses.fields(value):
-            object.__setattr__(shown, item.name, _shown(getattr(value, item.name)))
-        return shown
-    return value
-
-
-@contextmanager
-def _guard() -> Iterator[None]:
-    """Map aimon's errors to exit codes and messages, in this one place."""
-    try:
-        yield
-    except AimonError as exc:
-        if _debug():
-            raise
-        raise _fail(str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted; nothing half-recorded (every step commits on its own)", 130) from None
-
-
-def _settings(env_file: Path | None, db: Path | None, extra: dict[str, str] | None = None) -> Any:
-    from aimon.config import load_settings
-
-    overrides = dict(extra or {})
-    if db is not None:
-        overrides["AIMON_DB"] = str(db)
-    return load_settings(env_file=env_file, overrides=overrides)
-
-
-def _run_stage(
-    name: str,
-    work: Callable[[Any], Any],
-    *,
-    as_json: bool,
-    dry_run: bool,
-    env_file: Path | None,
-    db: Path | None,
-    extra: dict[str, str] | None = None,
-    progress: bool = False,
-) -> None:
-    """Load settings, open the state (an in-memory copy under --dry-run), run one core call, render, exit."""
-    with _guard():
-        settings = _settings(env_file, db, extra)
-        with ExitStack() as stack:
-            if not dry_run and name in _LOCKED_STAGES:
-                from aimon.run import stage_lock
-
-                stack.enter_context(stage_lock(settings, name.replace("_", "-")))
-            result = _work(name, work, settings, dry_run=dry_run, as_json=as_json, progress=progress)
-        _render(name, result, as_json)
-        code = int(getattr(result, "exit_code", 0))
-    if code:
-        raise typer.Exit(code)
-
-
-# Stages that read logs or send things: run by hand, they wait for a cron tick holding the run lock.
-_LOCKED_STAGES = frozenset({"scan", "diagnose", "notify", "open_issue", "autofix"})
-
-
-def _work(name: str, work: Callable[[Any], Any], settings: Any, *, dry_run: bool, as_json: bool, progress: bool) -> Any:
-    from aimon.clock import Deadline
-    from aimon.runtime import Context
-    from aimon.state.db import open_db
-
-    conn = open_db(settings.db_path, dry_run=dry_run)
-    try:
-        ctx = Context(
-            settings=settings,
-            db=conn,
-            dry_run=dry_run,
-            deadline=Deadline(settings.tick_budget) if name == "run" else Deadline.unlimited(),
-            notice=_stderr,
-            progress=_progress_bar() if progress and sys.stderr.isatty() and not as_json else None,
-        )
-        return work(ctx)
-    finally:
-        conn.close()
-
-
-def _progress_bar() -> Callable[[str, int, int], None]:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=True)
-    tasks: dict[str, Any] = {}
-
-    def update(label: str, done: int, total: int) -> None:
-        if label not in tasks:
-            if not tasks:
-                bar.start()
-            tasks[label] = bar.add_task(label, total=total)
-        bar.update(tasks[label], completed=done, total=total)
-        if all(bar.tasks[i].finished for i in range(len(bar.tasks))):
-            bar.stop()
-
-    return update
+FAIL_ON = ("new", "spike", "any")
 
 
 @app.command()
@@ -207,7 +56,7 @@ def scan(
     from aimon.stages.scan.stage import run_scan
 
     extra = {"AIMON_LOG_FORMAT": log_format} if log_format else None
-    _run_stage(
+    run_core(
         "scan",
         lambda ctx: run_scan(ctx, paths=paths or None, since=since),
         as_json=as_json,
@@ -223,37 +72,47 @@ def scan(
 def fingerprint(
     file: Annotated[str, typer.Argument(help="A log file, or - for standard input.")] = "-",
     log_format: Annotated[str, typer.Option("--format", help="auto, json, or text (each line is a plain message).")] = "auto",
-    as_json: JsonOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document: the envelope, its result the list of lines.")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print JSON Lines: one object per input line, in order, no envelope.")] = False,
     env_file: EnvFileOpt = None,
 ) -> None:
     """Show the fingerprint and template of every input line, in order: how to debug grouping.
 
-    Example: grep ERROR app.log | aimon fingerprint --json
+    Example: grep ERROR app.log | aimon fingerprint --jsonl
     """
-    with _guard():
+    if as_json and as_jsonl:
+        raise fail("fingerprint", "--json and --jsonl: choose one (--jsonl streams a line per input line)", as_json=True)
+    if log_format not in ("auto", "json", "text"):
+        raise fail("fingerprint", f"--format {log_format!r}: use auto, json or text", as_json=as_json)
+    with reported("fingerprint", as_json=as_json):
+        from aimon.cli.output import print_envelope, print_json_line
         from aimon.tools.fingerprint import fingerprint_stream
 
-        if log_format not in ("auto", "json", "text"):
-            raise _fail(f"--format {log_format!r}: use auto, json or text", EXIT_USAGE)
-        settings = _settings(env_file, None)
-        stream = sys.stdin.buffer if file == "-" else _open_or_fail(file)
-        import orjson
-
-        out = sys.stdout
-        for row in fingerprint_stream(stream, log_format, settings):
+        settings = load(env_file, None)
+        with _input(file, as_json=as_json) as stream:
+            rows = fingerprint_stream(stream, log_format, settings)
             if as_json:
-                out.write(orjson.dumps(row).decode())
-                out.write("\n")
-            else:
-                out.write(f"{row['fingerprint']}  {row['template']}\n")
-        out.flush()
+                print_envelope("fingerprint", 0, list(rows))
+                return
+            for row in rows:
+                if as_jsonl:
+                    print_json_line(row)
+                else:
+                    sys.stdout.write(f"{row['fingerprint']}  {row['template']}\n")
+            sys.stdout.flush()
 
 
-def _open_or_fail(path: str) -> Any:
+@contextmanager
+def _input(path: str, *, as_json: bool) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdin.buffer
+        return
     try:
-        return open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 (a with below closes it; an error opening it is a usage error)
     except OSError as exc:
-        raise _fail(f"{path}: {exc.strerror}", EXIT_USAGE) from None
+        raise fail("fingerprint", f"{path}: {exc.strerror}", as_json=as_json) from None
+    with handle:
+        yield handle
 
 
 @app.command()
@@ -270,7 +129,7 @@ def diagnose(
     """
     from aimon.stages.diagnose.stage import run_diagnose
 
-    _run_stage("diagnose", lambda ctx: run_diagnose(ctx, limit=limit), as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
+    run_core("diagnose", lambda ctx: run_diagnose(ctx, limit=limit), as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
 
 
 @app.command()
@@ -281,7 +140,7 @@ def notify(as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: EnvFi
     """
     from aimon.stages.notify.stage import run_notify
 
-    _run_stage("notify", run_notify, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
+    run_core("notify", run_notify, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
 
 
 @app.command("open-issue")
@@ -292,7 +151,7 @@ def open_issue(as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: E
     """
     from aimon.stages.issues.stage import run_open_issue
 
-    _run_stage("open_issue", run_open_issue, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
+    run_core("open-issue", run_open_issue, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
 
 
 @app.command()
@@ -303,7 +162,7 @@ def autofix(as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: EnvF
     """
     from aimon.stages.autofix.stage import run_autofix
 
-    _run_stage("autofix", run_autofix, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
+    run_core("autofix", run_autofix, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
 
 
 @app.command()
@@ -325,9 +184,9 @@ def run(
     """
     from aimon.run import run_pipeline
 
-    if fail_on not in (None, "new", "spike", "any"):
-        raise _fail(f"--fail-on {fail_on!r}: use new, spike or any", EXIT_USAGE)
-    _run_stage(
+    if fail_on is not None and fail_on not in FAIL_ON:
+        raise fail("run", f"--fail-on {fail_on!r}: use new, spike or any", as_json=as_json)
+    run_core(
         "run",
         lambda ctx: run_pipeline(ctx, paths=paths or None, since=since, fail_on=fail_on),
         as_json=as_json,
@@ -345,7 +204,7 @@ def status(as_json: JsonOpt = False, env_file: EnvFileOpt = None, db: DbOpt = No
     """
     from aimon.tools.status import get_status
 
-    _run_stage("status", get_status, as_json=as_json, dry_run=False, env_file=env_file, db=db)
+    run_core("status", get_status, as_json=as_json, env_file=env_file, db=db)
 
 
 @app.command()
@@ -360,7 +219,7 @@ def ignore(
 
     Example: aimon ignore 3fa9c2 --for 24h
     """
-    _change_state(fingerprint_id, "ignored", for_, as_json=as_json, env_file=env_file, db=db)
+    _change_state("ignore", fingerprint_id, "ignored", for_, as_json=as_json, env_file=env_file, db=db)
 
 
 @app.command()
@@ -374,19 +233,19 @@ def resolve(
 
     Example: aimon resolve 3fa9c2
     """
-    _change_state(fingerprint_id, "resolved", None, as_json=as_json, env_file=env_file, db=db)
+    _change_state("resolve", fingerprint_id, "resolved", None, as_json=as_json, env_file=env_file, db=db)
 
 
 def _change_state(
-    fingerprint_id: str, state: str, for_: str | None, *, as_json: bool, env_file: Path | None, db: Path | None
+    command: str, fingerprint_id: str, state: str, for_: str | None, *, as_json: bool, env_file: Path | None, db: Path | None
 ) -> None:
     from aimon.tools.triage import set_fingerprint_state
 
-    _run_stage(
-        "state_change",
+    run_core(
+        command,
         lambda ctx: set_fingerprint_state(ctx, fingerprint_id, state, for_),
+        view="state_change",
         as_json=as_json,
-        dry_run=False,
         env_file=env_file,
         db=db,
     )
@@ -402,15 +261,10 @@ def check_logs(
 
     Example: aimon check-logs /var/log/app/current.log
     """
-    with _guard():
+    with reported("check-logs", as_json=as_json):
         from aimon.tools.checklogs import check_logs as core_check
 
-        settings = _settings(env_file, None)
-        result = core_check(settings, files or None)
-        _render("check_logs", result, as_json)
-        code = int(getattr(result, "exit_code", 0))
-    if code:
-        raise typer.Exit(code)
+        show("check-logs", "check_logs", core_check(load(env_file, None), files or None), as_json=as_json)
 
 
 def main() -> None:

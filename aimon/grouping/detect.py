@@ -28,8 +28,8 @@ import orjson
 
 from aimon.config import Settings, Thresholds
 from aimon.model import LogRecord
+from aimon.state import detections, groups
 from aimon.state.db import iso, parse_iso
-from aimon.state.groups import is_ignored
 
 KEEP_FIRST = 3  # occurrences kept per fingerprint: the first few…
 KEEP_LATEST = 3  # …and the latest few
@@ -202,7 +202,6 @@ def apply_batch(
     settings: Settings,
     *,
     now: str,
-    canonical: Callable[[sqlite3.Connection, str], str],
     redact: Callable[[str], str],
 ) -> Applied:
     """Write a batch (fingerprints, counts, occurrences, detections) inside the caller's transaction."""
@@ -210,8 +209,8 @@ def apply_batch(
     counts_by_canonical: Counter[tuple[str, int]] = Counter()
     ids: dict[str, str] = {}
     for group in batch.groups.values():
-        fid = ids[group.fingerprint] = canonical(conn, group.fingerprint)
-        row = conn.execute("SELECT * FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
+        fid = ids[group.fingerprint] = groups.canonical(conn, group.fingerprint)
+        row = groups.get_fingerprint(conn, fid)
         first, last = iso(group.first_ts) or now, iso(group.last_ts) or now
         sample = redact(group.record.message)
         # Masking removes most variable parts, not every secret shape (`password=hunter2`): the template is shown
@@ -222,13 +221,9 @@ def apply_batch(
             applied.created.append(fid)
             _add(applied, _detect(conn, fid, "new", first, last, group.count, None, now))
         else:
-            conn.execute(
-                "UPDATE fingerprints SET count = count + ?, first_seen = min(first_seen, ?), last_seen = max(last_seen, ?)"
-                " WHERE fingerprint = ?",
-                (group.count, first, last, fid),
-            )
+            groups.record_seen(conn, fid, group.count, first, last)
             if row["state"] == "resolved" and _after(group.last_ts, row["resolved_at"]):
-                conn.execute("UPDATE fingerprints SET state = 'active' WHERE fingerprint = ?", (fid,))
+                groups.reopen(conn, fid)
                 start = max(first, row["resolved_at"] or first)
                 _add(applied, _detect(conn, fid, "regression", start, last, group.count, None, now))
         _keep_occurrences(conn, fid, group)
@@ -237,11 +232,7 @@ def apply_batch(
         summary["first_seen"], summary["last_seen"] = min(summary["first_seen"], first), max(summary["last_seen"], last)
     for (fingerprint, minute), n in batch.counts.items():
         counts_by_canonical[(ids.get(fingerprint, fingerprint), minute)] += n
-    conn.executemany(
-        "INSERT INTO counts (fingerprint, minute, n) VALUES (?, ?, ?)"
-        " ON CONFLICT (fingerprint, minute) DO UPDATE SET n = n + excluded.n",
-        [(fid, minute, n) for (fid, minute), n in sorted(counts_by_canonical.items())],
-    )
+    groups.add_counts(conn, [(fid, minute, n) for (fid, minute), n in sorted(counts_by_canonical.items())])
     touched: dict[str, list[int]] = {}
     for fid, minute in counts_by_canonical:
         touched.setdefault(fid, []).append(minute)
@@ -266,12 +257,10 @@ def _after(ts: float | None, resolved_at: str | None) -> bool:
 
 def _insert_fingerprint(conn: sqlite3.Connection, fid: str, group: Group, sample: str, first: str, last: str, now: str) -> None:
     record = group.record
-    conn.execute(
-        "INSERT INTO fingerprints (fingerprint, algo, level, error_code, target, template, sample, file, line,"
-        " is_panic, first_seen, last_seen, count, state, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
-        (fid, group.algo, record.level, record.error_code, record.target, group.template, sample, record.file,
-         record.line, int(record.is_panic), first, last, group.count, now),
+    groups.insert_fingerprint(
+        conn, fid, algo=group.algo, level=record.level, error_code=record.error_code, target=record.target,
+        template=group.template, sample=sample, file=record.file, line=record.line, is_panic=record.is_panic,
+        first_seen=first, last_seen=last, count=group.count, at=now,
     )
 
 
@@ -289,42 +278,29 @@ def _summary(fid: str, group: Group, sample: str, first: str, last: str) -> dict
 
 
 def _keep_occurrences(conn: sqlite3.Connection, fid: str, group: Group) -> None:
-    rows = [
-        (fid, iso(occurrence.ts), occurrence.source, occurrence.offset, occurrence.record.request_id,
-         orjson.dumps(occurrence.record.to_dict(), default=str).decode())
+    found = [
+        groups.NewOccurrence(iso(occurrence.ts), occurrence.source, occurrence.offset, occurrence.record.request_id,
+                             orjson.dumps(occurrence.record.to_dict(), default=str).decode())
         for occurrence in group.occurrences()
     ]
-    conn.executemany(
-        "INSERT INTO occurrences (fingerprint, ts, source, offset, request_id, record) VALUES (?, ?, ?, ?, ?, ?)", rows
-    )
-    # Keep the first few and the latest few of this fingerprint, whatever batch they came in.
-    conn.execute(
-        "DELETE FROM occurrences WHERE fingerprint = ?1"
-        " AND id NOT IN (SELECT id FROM occurrences WHERE fingerprint = ?1 ORDER BY id LIMIT ?2)"
-        " AND id NOT IN (SELECT id FROM occurrences WHERE fingerprint = ?1 ORDER BY id DESC LIMIT ?3)",
-        (fid, KEEP_FIRST, KEEP_LATEST),
-    )
+    groups.keep_occurrences(conn, fid, found, KEEP_FIRST, KEEP_LATEST)
 
 
 def _detect(
     conn: sqlite3.Connection, fid: str, kind: str, start: str, end: str, count: int, baseline: float | None, now: str
 ) -> dict[str, Any] | None:
-    row = conn.execute("SELECT * FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
-    if row is not None and is_ignored(row["state"], row["state_until"], now):
+    row = groups.get_fingerprint(conn, fid)
+    if row is not None and groups.is_ignored(row["state"], row["state_until"], now):
         return None  # counted, never told
-    cursor = conn.execute(
-        "INSERT INTO detections (fingerprint, kind, window_start, window_end, count, baseline, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (fid, kind, start, end, count, baseline, now),
-    )
-    return {"id": cursor.lastrowid, "fingerprint": fid, "kind": kind, "window_start": start, "window_end": end,
+    ident = detections.insert_detection(conn, fid, kind, start, end, count, baseline, now)
+    return {"id": ident, "fingerprint": fid, "kind": kind, "window_start": start, "window_end": end,
             "count": count, "baseline": baseline}
 
 
 def _spikes(conn: sqlite3.Connection, fid: str, minutes: list[int], limits: Thresholds, now: str) -> list[dict[str, Any] | None]:
     """Spike detections for the windows of ``fid`` that the batch added counts to."""
-    row = conn.execute("SELECT first_seen, state, state_until FROM fingerprints WHERE fingerprint = ?", (fid,)).fetchone()
-    if row is None or is_ignored(row["state"], row["state_until"], now):
+    row = groups.age_and_state(conn, fid)
+    if row is None or groups.is_ignored(row["state"], row["state_until"], now):
         return []
     first_seen = parse_iso(row["first_seen"])
     if first_seen is None:
@@ -345,20 +321,14 @@ def _spikes(conn: sqlite3.Connection, fid: str, minutes: list[int], limits: Thre
         if n < limits.spike_factor * baseline or n <= baseline:
             continue
         start, end = iso(window * 60.0) or now, iso((window + width) * 60.0) or now
-        seen = conn.execute(
-            "SELECT 1 FROM detections WHERE fingerprint = ? AND kind = 'spike' AND window_start = ?", (fid, start)
-        ).fetchone()
-        if seen is None:
+        if not detections.spike_recorded(conn, fid, start):
             found.append(_detect(conn, fid, "spike", start, end, n, round(baseline, 3), now))
     return found
 
 
 def _counter(conn: sqlite3.Connection, fid: str, start: int, end: int) -> Callable[[int, int], int]:
     """``total(a, b)``: occurrences of ``fid`` in minutes ``[a, b)``, from one query (prefix sums)."""
-    rows = conn.execute(
-        "SELECT minute, n FROM counts WHERE fingerprint = ? AND minute >= ? AND minute < ? ORDER BY minute",
-        (fid, start, end),
-    ).fetchall()
+    rows = groups.counts_between(conn, fid, start, end)
     keys = [row[0] for row in rows]
     prefix = [0, *itertools.accumulate(row[1] for row in rows)]
 
@@ -370,7 +340,4 @@ def _counter(conn: sqlite3.Connection, fid: str, start: int, end: int) -> Callab
 
 def _prune(conn: sqlite3.Connection, limits: Thresholds) -> None:
     """Drop per-minute counts older than any window a spike decision can still look at (log time)."""
-    newest = conn.execute("SELECT max(minute) FROM counts").fetchone()[0]
-    if newest is not None:
-        keep = limits.spike_baseline_minutes + 2 * limits.spike_window_minutes
-        conn.execute("DELETE FROM counts WHERE minute < ?", (newest - keep,))
+    groups.prune_counts(conn, limits.spike_baseline_minutes + 2 * limits.spike_window_minutes)

@@ -8,25 +8,22 @@ pays only for the rules that can match it. User rules from ``aimon.toml`` run fi
 of the messages a pattern matches, ``mask`` masks more.
 
 What the masking cannot see (a user name, a host without digits) grouping learns from what it has seen
-(:mod:`aimon.grouping.learned`); a learned merge is an alias, so an id once reported keeps answering (:func:`canonical`).
+(:mod:`aimon.grouping.learned`); a learned merge is an alias, so an id once reported keeps answering
+(:func:`aimon.state.groups.canonical`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aimon.config import FingerprintRule
 from aimon.errors import ConfigError
 from aimon.model import LogRecord
-
-if TYPE_CHECKING:
-    from aimon.grouping.learned import Learned
 
 # Part of every id: bump it whenever masking or hashing changes, so that ids of two versions never mix (rows keep the
 # version that made them in `fingerprints.algo`).
@@ -237,6 +234,14 @@ def _literal(text: str) -> Callable[[re.Match[str]], str]:
     return lambda _match: text
 
 
+class LearnedGroups(Protocol):
+    """What grouping has learned (:class:`aimon.grouping.learned.Learned`), as the fingerprinter asks it."""
+
+    def lookup(self, own: str, context: tuple[str, ...], template: str) -> tuple[str, str] | None:
+        """``(canonical id, template)`` of the learned group that ``own``/``template`` belongs to, if any."""
+        ...
+
+
 class Fingerprinter:
     """Turns records into fingerprints: user rules, then the built-in masking, then what grouping has learned.
 
@@ -244,7 +249,7 @@ class Fingerprinter:
     gets the canonical id of its group directly.
     """
 
-    def __init__(self, rules: Sequence[FingerprintRule] = (), learned: Learned | None = None) -> None:
+    def __init__(self, rules: Sequence[FingerprintRule] = (), learned: LearnedGroups | None = None) -> None:
         self._rules: list[tuple[re.Pattern[str], FingerprintRule]] = []
         for rule in rules:
             try:
@@ -286,14 +291,3 @@ class Fingerprinter:
                 return Fingerprint(found[0], found[1])
         return Fingerprint(own, template)
 
-
-def canonical(conn: sqlite3.Connection, fingerprint_id: str) -> str:
-    """The fingerprint ``fingerprint_id`` answers for: itself, or what learned merges made it an alias of."""
-    seen = {fingerprint_id}
-    current = fingerprint_id
-    while True:
-        row = conn.execute("SELECT fingerprint FROM fingerprint_aliases WHERE alias = ?", (current,)).fetchone()
-        if row is None or row[0] in seen:
-            return current
-        current = row[0]
-        seen.add(current)

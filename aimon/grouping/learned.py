@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aimon.grouping.fingerprint import ALGO_VERSION, WILDCARD, panic_location
+from aimon.state import groups
 from aimon.state.db import iso, transaction, utcnow
 
 MIN_DISTINCT = 4
@@ -123,19 +124,14 @@ def row_context(row: sqlite3.Row) -> tuple[str, ...]:
 
 def load_learned(conn: sqlite3.Connection) -> Learned:
     """Every alias (chains followed) and every canonical template that absorbed others, from the state file."""
-    direct = {row[0]: row[1] for row in conn.execute("SELECT alias, fingerprint FROM fingerprint_aliases")}
+    direct = groups.alias_targets(conn)
     learned = Learned()
     for alias in direct:
         target, hops = direct[alias], 0
         while target in direct and hops < len(direct):
             target, hops = direct[target], hops + 1
         learned.aliases[alias] = target
-    rows = conn.execute(
-        "SELECT fingerprint, template, error_code, target, is_panic, file, line FROM fingerprints "
-        "WHERE algo = ? AND fingerprint IN (SELECT fingerprint FROM fingerprint_aliases) ORDER BY created_at, fingerprint",
-        (ALGO_VERSION,),
-    ).fetchall()
-    for row in rows:
+    for row in groups.merged_into(conn, ALGO_VERSION):
         tokens = tuple(row["template"].split(" "))
         learned.templates[row["fingerprint"]] = row["template"]
         learned.patterns.setdefault((row_context(row), len(tokens)), []).append((tokens, row["fingerprint"]))
@@ -152,11 +148,7 @@ def learn_merges(conn: sqlite3.Connection, settings: Any, *, in_transaction: boo
     scan records a batch and what grouping learns from it together, so that a kill cannot separate them).
     """
     fixed = {rule.template for rule in getattr(settings, "fingerprint_rules", ()) if rule.template is not None}
-    rows = conn.execute(
-        "SELECT fingerprint, template, error_code, target, is_panic, file, line, count, first_seen, last_seen, "
-        "created_at FROM fingerprints WHERE algo = ? AND fingerprint NOT IN (SELECT alias FROM fingerprint_aliases)",
-        (ALGO_VERSION,),
-    ).fetchall()
+    rows = groups.canonical_rows(conn, ALGO_VERSION)
     by_context: dict[tuple[str, ...], list[sqlite3.Row]] = defaultdict(list)
     for row in rows:
         if row["template"] not in fixed:
@@ -180,31 +172,15 @@ def learn_merges(conn: sqlite3.Connection, settings: Any, *, in_transaction: boo
         now = iso(utcnow())
         for keep, template, others in plan:
             for other in others:
-                _fold(conn, keep["fingerprint"], other["fingerprint"], now)
+                groups.make_alias(conn, other["fingerprint"], keep["fingerprint"], now)
                 merges.append((other["fingerprint"], keep["fingerprint"]))
-            conn.execute(
-                "UPDATE fingerprints SET template = ?, count = count + ?, first_seen = min(first_seen, ?), "
-                "last_seen = max(last_seen, ?) WHERE fingerprint = ?",
-                (
-                    template,
-                    sum(other["count"] for other in others),
-                    min(other["first_seen"] for other in others),
-                    max(other["last_seen"] for other in others),
-                    keep["fingerprint"],
-                ),
+            groups.absorb(
+                conn,
+                keep["fingerprint"],
+                template,
+                sum(other["count"] for other in others),
+                min(other["first_seen"] for other in others),
+                max(other["last_seen"] for other in others),
             )
     return merges
 
-
-def _fold(conn: sqlite3.Connection, keep: str, alias: str, now: str | None) -> None:
-    conn.execute(
-        "INSERT INTO fingerprint_aliases (alias, fingerprint, created_at) VALUES (?, ?, ?)", (alias, keep, now)
-    )
-    # Whatever pointed at the alias now points at the canonical fingerprint directly.
-    conn.execute("UPDATE fingerprint_aliases SET fingerprint = ? WHERE fingerprint = ?", (keep, alias))
-    conn.execute(
-        "INSERT INTO counts (fingerprint, minute, n) SELECT ?, minute, n FROM counts WHERE fingerprint = ? "
-        "ON CONFLICT (fingerprint, minute) DO UPDATE SET n = counts.n + excluded.n",
-        (keep, alias),
-    )
-    conn.execute("DELETE FROM counts WHERE fingerprint = ?", (alias,))

@@ -1,7 +1,8 @@
-"""Where log lines come from: files on disk (:mod:`aimon.logs.files`) and Grafana Loki (:mod:`aimon.logs.loki`).
+"""Where log lines come from: files on disk (:mod:`aimon.logs.files`, read by :mod:`aimon.logs.reader`) and Grafana
+Loki (:mod:`aimon.logs.loki`).
 
-Every source feeds one :class:`aimon.stages.scan.stage.Aggregator`: ``add(source_key, offset, record)`` for each record read,
-``add_lines(n)`` / ``add_malformed(reason)`` for what was read, then ``commit(write_checkpoint)``, which records the
-groups, counts and detections and calls ``write_checkpoint(conn)`` in the same transaction. A source moves its own
-checkpoint only there, so a scan killed at any point never counts a line twice nor skips one.
+This layer reads and parses; it knows nothing of error groups. A file read folds its records into a batch that the
+caller makes (:class:`aimon.logs.reader.RecordBatch`), and a source's checkpoint (:mod:`aimon.state.checkpoints`) is
+written by the caller in the transaction that records what the read produced, so a scan killed at any point never
+counts a line twice nor skips one.
 """

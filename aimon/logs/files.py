@@ -13,7 +13,7 @@ plans its reads (:func:`plan_reads`) from that row and the files on disk:
 * any other rotated file written since the last read whose first line was never read (several rotations between
   two scans, or the rotation of a file that was still empty at the last read) is read whole, oldest first, before
   the current file. The first-line hashes of files read (and of the rotated files present when a source is first
-  seen) are remembered in ``meta`` so that no file is ever read twice from its start.
+  seen) are remembered (:func:`aimon.state.meta.remember_heads`) so that no file is ever read twice from its start.
 
 Known limit: a file truncated in place and refilled past the old offset *with the same first line* cannot be told from
 the same file grown (nothing on disk says so).
@@ -29,36 +29,15 @@ import hashlib
 import io
 import os
 import re
-import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from aimon.state.db import iso, parse_iso, utcnow
+from aimon.state.checkpoints import Checkpoint
 
 CHUNK_BYTES = 8 * 1024 * 1024
 HEAD_BYTES = 1024
 _GLOB_CHARS = re.compile(r"[*?\[]")
-
-
-@dataclass
-class Checkpoint:
-    """Where a file source stands (one row of ``checkpoints``)."""
-
-    source: str
-    inode: int | None = None
-    device: int | None = None
-    head_hash: str | None = None
-    offset: int = 0
-    size: int | None = None
-    last_ts: str | None = None
-    updated_at: str | None = None  # when it was written (wall clock)
-
-    def written_at(self) -> float | None:
-        moment = parse_iso(self.updated_at)
-        return None if moment is None else moment.timestamp()
 
 
 @dataclass(frozen=True)
@@ -163,64 +142,6 @@ def head_hash(path: Path, gz: bool | None = None) -> str | None:
     elif len(head) < HEAD_BYTES:
         return None
     return hashlib.blake2b(head, digest_size=12).hexdigest()
-
-
-# ------------------------------------------------------------------------------------------------------- checkpoints
-
-
-def load_checkpoint(conn: sqlite3.Connection, source: str) -> Checkpoint | None:
-    """The checkpoint row of a source, if it was read before."""
-    row = conn.execute(
-        "SELECT source, inode, device, head_hash, offset, size, last_ts, updated_at FROM checkpoints WHERE source = ?",
-        (source,),
-    ).fetchone()
-    return None if row is None else Checkpoint(*row)
-
-
-def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> None:
-    """Write a checkpoint (inside the caller's transaction, with the counts it produced)."""
-    conn.execute(
-        """INSERT INTO checkpoints (source, inode, device, head_hash, offset, size, last_ts, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT(source) DO UPDATE SET inode = excluded.inode, device = excluded.device,
-             head_hash = excluded.head_hash, offset = excluded.offset, size = excluded.size,
-             last_ts = COALESCE(excluded.last_ts, checkpoints.last_ts), updated_at = excluded.updated_at""",
-        (
-            checkpoint.source,
-            checkpoint.inode,
-            checkpoint.device,
-            checkpoint.head_hash,
-            checkpoint.offset,
-            checkpoint.size,
-            checkpoint.last_ts,
-            iso(utcnow()),
-        ),
-    )
-
-
-SEEN_HEADS_KEPT = 64
-
-
-def _seen_key(source: str) -> str:
-    return f"files.seen_heads:{source}"
-
-
-def load_seen(conn: sqlite3.Connection, source: str) -> list[str]:
-    """First-line hashes of the files this source has read (newest last)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_seen_key(source),)).fetchone()
-    return [] if row is None else list(orjson.loads(row[0]))
-
-
-def remember_seen(conn: sqlite3.Connection, source: str, heads: Sequence[str | None]) -> None:
-    """Add first-line hashes to what this source has read (inside the caller's transaction)."""
-    current = load_seen(conn, source)
-    fresh = [head for head in heads if head and head not in current]
-    if fresh:
-        value = orjson.dumps((current + fresh)[-SEEN_HEADS_KEPT:]).decode()
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (_seen_key(source), value),
-        )
 
 
 # ---------------------------------------------------------------------------------------------------------- planning

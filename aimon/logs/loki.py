@@ -9,6 +9,8 @@ with lines already seen asks for that many more lines, so a crowd of lines at on
 The end of a query is "now" minus a short settle delay, because log shippers deliver lines a little late. Each request
 has a timeout and a bounded number of retries; when Loki stays down (5xx, timeout) the reader raises
 :class:`~aimon.errors.RemoteError` and the checkpoint stays after the last page that was fully recorded.
+
+The scan (:mod:`aimon.stages.scan.loki`) drives the reader and stores each page's cursor with what the page produced.
 """
 
 from __future__ import annotations
@@ -19,16 +21,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aimon.clock import Deadline
 from aimon.config import Settings, hide_credentials
 from aimon.errors import ConfigError, RemoteError
-from aimon.runtime import Context
-from aimon.state.db import iso, utcnow
-
-if TYPE_CHECKING:
-    from aimon.stages.scan.stage import Aggregator
+from aimon.state import checkpoints
 
 QUERY_PATH = "/loki/api/v1/query_range"
 PAGE_LIMIT = 1000  # lines per request
@@ -251,61 +249,15 @@ def query_end(now: int | None = None, settle: float = SETTLE_SECONDS) -> int:
     return (now_ns() if now is None else now) - int(settle * 1e9)
 
 
-# ------------------------------------------------------------------------------------------- feeding the scan
+# ------------------------------------------------------------------------------------------------- the checkpoint
 
 
 def load_cursor(conn: sqlite3.Connection, key: str) -> Cursor | None:
     """The stored checkpoint of the Loki source ``key``, if any."""
-    row = conn.execute("SELECT loki_ns, loki_seen FROM checkpoints WHERE source = ?", (key,)).fetchone()
-    return None if row is None else Cursor.load(row["loki_ns"], row["loki_seen"])
+    found = checkpoints.load_loki_position(conn, key)
+    return None if found is None else Cursor.load(found.ns, found.seen)
 
 
 def save_cursor(conn: sqlite3.Connection, key: str, cursor: Cursor) -> None:
     """Write the checkpoint (inside the caller's transaction, with what the page produced)."""
-    conn.execute(
-        """INSERT INTO checkpoints (source, offset, last_ts, loki_ns, loki_seen, updated_at) VALUES (?, 0, ?, ?, ?, ?)
-           ON CONFLICT(source) DO UPDATE SET last_ts = excluded.last_ts, loki_ns = excluded.loki_ns,
-             loki_seen = excluded.loki_seen, updated_at = excluded.updated_at""",
-        (key, iso(cursor.ns / 1e9), cursor.ns, cursor.seen_json(), iso(utcnow())),
-    )
-
-
-def feed(ctx: Context, aggregator: Aggregator, since_ts: float | None) -> list[str]:
-    """Read what is new in Loki into the scan's aggregator, one commit (records + checkpoint) per page.
-
-    With ``since_ts`` (``--since``) the window starts there and nothing is stored. Returns notes for the scan report.
-    """
-    from aimon.logs.parsing import Malformed, iter_records
-
-    settings = ctx.settings
-    reader = LokiReader.from_settings(settings)
-    key = source_key(settings)
-    end = query_end()
-    read_only = since_ts is not None
-    stored = None if read_only else load_cursor(ctx.db, key)
-    if since_ts is not None:
-        cursor = Cursor(int(since_ts * 1e9))
-    else:
-        cursor = stored or Cursor(end - int(INITIAL_LOOKBACK_SECONDS * 1e9))
-    notes: list[str] = []
-    if stored is None and not read_only:
-        notes.append(f"first read: from {iso(cursor.ns / 1e9)}")
-    for page in reader.pages(cursor, end, ctx.deadline):
-        for entry in page.entries:
-            # Each entry on its own: a multi-line entry (a shipper's multiline stage) is one panic with its message.
-            lines = [(0, line.encode("utf-8", errors="replace")) for line in entry.line.split("\n")]
-            for _offset, item in iter_records(lines, settings.log_format, settings.error_code_fields):
-                if isinstance(item, Malformed):
-                    aggregator.add_malformed(item.reason)
-                else:
-                    aggregator.add(key, None, item, entry.ns / 1e9)
-        aggregator.add_lines(len(page.entries))
-        if page.skipped:
-            notes.append(f"more than {reader.max_limit} lines at one timestamp; some of them were skipped")
-        moved = page.cursor != cursor or stored is None
-        write = None if read_only or not moved else (lambda conn, reached=page.cursor: save_cursor(conn, key, reached))
-        aggregator.commit(write)
-        stored, cursor = stored or page.cursor, page.cursor
-    if cursor.ns < end and ctx.deadline.expired():
-        notes.append("tick budget spent; the rest is read next tick")
-    return notes
+    checkpoints.save_loki_position(conn, key, cursor.ns, cursor.seen_json())

@@ -3,9 +3,9 @@
 :func:`read_records` reads one stretch of one file through a :class:`~aimon.logs.parsing.chunks.LineScanner`; it stops
 after the last complete line, and before a Rust panic block that is still open at the end of the file (unless the file
 has been quiet for :data:`PANIC_SETTLE_SECONDS`, or will not grow: a rotated file). Lines longer than a chunk are
-skipped in bounded memory and reported as malformed. :func:`read_task` folds a stretch into a
-:class:`~aimon.grouping.detect.Batch`, cutting a big one into pieces read by forked processes (each cut is made before a line
-that starts a new record, so no panic block spans two pieces). :func:`seek_time` finds where a time window starts in a
+skipped in bounded memory and reported as malformed. :func:`read_task` folds a stretch into a :class:`RecordBatch`
+that its caller makes (the scan's error groups), cutting a big one into pieces read by forked processes (each cut is
+made before a line that starts a new record, so no panic block spans two pieces). :func:`seek_time` finds where a time window starts in a
 time-ordered file by binary search.
 """
 
@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self, TypeVar
 
 from aimon.errors import StateError
-from aimon.grouping.detect import Batch
 from aimon.logs.files import CHUNK_BYTES, ReadTask, open_binary
 from aimon.logs.parsing import Item, Malformed
 from aimon.logs.parsing.chunks import LineScanner
 from aimon.logs.parsing.timestamps import ISO_RE, from_iso_match
+from aimon.model import LogRecord
 from aimon.runtime import Context
 
 PANIC_SETTLE_SECONDS = 5.0
@@ -229,16 +229,40 @@ def seek_time(path: Path, since: float) -> int:
 # ----------------------------------------------------------------------------------------------------- reading a task
 
 
-class BatchMaker(Protocol):
-    """What a read folds records into (:class:`aimon.stages.scan.stage.Aggregator`)."""
+class RecordBatch(Protocol):
+    """What a read folds records into. It must pickle (a forked reader sends its batch back through a pipe)."""
 
-    def new_batch(self) -> Batch: ...
+    lines: int
+
+    def add(self, source: str, offset: int | None, record: LogRecord, fallback_ts: float | None = None) -> object:
+        """Fold in one record read at ``offset``; ``fallback_ts`` stands for a record without a time."""
+        ...
+
+    def add_malformed(self, reason: str, count: int = 1) -> None:
+        """Count lines that could not be read, and why."""
+        ...
+
+    def merge(self, later: Self) -> None:
+        """Fold in the batch of the stretch that follows this one."""
+        ...
+
+
+_Batch = TypeVar("_Batch", bound=RecordBatch)
+_MadeBatch = TypeVar("_MadeBatch", bound=RecordBatch, covariant=True)
+
+
+class BatchMaker(Protocol[_MadeBatch]):
+    """Where the batches come from (the scan's aggregator)."""
+
+    def new_batch(self) -> _MadeBatch:
+        """An empty batch."""
+        ...
 
     def ready(self) -> None:
         """Load everything that needs the state file, before any fork (a child never touches the connection)."""
 
 
-def read_task(ctx: Context, maker: BatchMaker, source: str, task: ReadTask) -> tuple[Batch, ReadOutcome]:
+def read_task(ctx: Context, maker: BatchMaker[_Batch], source: str, task: ReadTask) -> tuple[_Batch, ReadOutcome]:
     """Read one task, in several processes when it is big (a cut is made only where a new record starts)."""
     new_batch = maker.new_batch
     size = _size(task.path) or 0
@@ -249,7 +273,7 @@ def read_task(ctx: Context, maker: BatchMaker, source: str, task: ReadTask) -> t
     if not cuts:
         return _read_segment(ctx, new_batch, source, task, None, progress_scale=1)
     bounds = list(zip([task.start, *cuts], [*cuts, None], strict=True))
-    jobs: list[Callable[[], tuple[Batch, ReadOutcome]]] = [
+    jobs: list[Callable[[], tuple[_Batch, ReadOutcome]]] = [
         partial(_read_segment, ctx, new_batch, source, replace(task, start=start), stop,
                 progress_scale=len(bounds) if index == 0 else 0)
         for index, (start, stop) in enumerate(bounds)
@@ -265,8 +289,8 @@ def read_task(ctx: Context, maker: BatchMaker, source: str, task: ReadTask) -> t
 
 
 def _read_segment(
-    ctx: Context, new_batch: Callable[[], Batch], source: str, task: ReadTask, stop: int | None, *, progress_scale: int
-) -> tuple[Batch, ReadOutcome]:
+    ctx: Context, new_batch: Callable[[], _Batch], source: str, task: ReadTask, stop: int | None, *, progress_scale: int
+) -> tuple[_Batch, ReadOutcome]:
     settings = ctx.settings
     scanner = LineScanner(settings.log_format, settings.error_code_fields, settings.min_level)
     batch = new_batch()

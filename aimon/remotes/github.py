@@ -13,18 +13,26 @@ rate-limit reset (up to an hour). In a tick with a 50 s budget none of that may 
 * ``timeout`` (int, PyGithub insists) is at most :data:`TIMEOUT` seconds and shrinks with the time the tick has left.
 * ``lazy=True`` — ``get_repo``/``get_issue`` make no request until an attribute is needed, which saves a call per
   operation (creating an issue is one POST, not GET repo + POST).
+
+Every failed call becomes one of aimon's errors in one place, :func:`mapped_errors`: :class:`GitHubGone` (a
+:class:`~aimon.errors.RemoteGone`: the token or the repository is wrong) or :class:`GitHubError` (a
+:class:`~aimon.errors.RemoteError`: retry on a later tick), each carrying the :class:`Trouble` that says what the work
+should do. :class:`IssueTracker` is the issue side the open-issue stage talks to.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aimon import __version__
 from aimon.config import Settings
-from aimon.errors import ConfigError
+from aimon.errors import ConfigError, RemoteError, RemoteGone
+from aimon.state.db import utcnow
 
 if TYPE_CHECKING:
     from github import Github
@@ -80,6 +88,23 @@ class Trouble:
     kind: str
     detail: str
     retry_at: datetime | None = None
+    status: int | None = None  # the HTTP status, when GitHub answered
+
+
+class GitHubError(RemoteError):
+    """A GitHub call failed in a way a later tick may get past: rate limited, failing, or this request refused."""
+
+    def __init__(self, message: str, trouble: Trouble) -> None:
+        super().__init__(message)
+        self.trouble = trouble
+
+
+class GitHubGone(RemoteGone):
+    """GitHub refused the token, or the repository (or the object asked for) is not there for it."""
+
+    def __init__(self, message: str, trouble: Trouble) -> None:
+        super().__init__(message)
+        self.trouble = trouble
 
 
 def classify(exc: Exception, at: datetime) -> Trouble:
@@ -96,14 +121,31 @@ def classify(exc: Exception, at: datetime) -> Trouble:
     message = _message(exc)
     detail = f"GitHub {status}: {message}" if message else f"GitHub {status}"
     if status == 429 or (status == 403 and (_is_rate_limit(exc) or "retry-after" in headers)):
-        return Trouble("rate-limited", detail, at + timedelta(seconds=_wait(headers, at)))
+        return Trouble("rate-limited", detail, at + timedelta(seconds=_wait(headers, at)), status)
     if status == 401:
-        return Trouble("gone", f"{detail}: GITHUB_TOKEN was refused. Create a new token and put it in .env.")
+        return Trouble("gone", f"{detail}: GITHUB_TOKEN was refused. Create a new token and put it in .env.", None, status)
     if status in (403, 404, 410):
-        return Trouble("gone", f"{detail}: the token cannot use the issues of AIMON_GITHUB_REPO (check the name and the token's access).")
+        return Trouble("gone", f"{detail}: the token cannot use the issues of AIMON_GITHUB_REPO (check the name and the token's access).", None, status)
     if status >= 500:
-        return Trouble("transient", detail)
-    return Trouble("rejected", detail)
+        return Trouble("transient", detail, None, status)
+    return Trouble("rejected", detail, None, status)
+
+
+@contextmanager
+def mapped_errors(doing: str, at: datetime | None = None) -> Iterator[None]:
+    """Run GitHub calls; PyGithub's and requests' exceptions leave as :class:`GitHubGone` ("``doing``: why"; retrying
+    will not help) or :class:`GitHubError` ("``doing``: why; retrying next tick"). A rate limit's end is reckoned
+    from ``at`` (default: now)."""
+    from github import GithubException
+    from requests import RequestException
+
+    try:
+        yield
+    except (GithubException, RequestException) as exc:
+        trouble = classify(exc, at or utcnow())
+        if trouble.kind == "gone":
+            raise GitHubGone(f"{doing}: {trouble.detail}", trouble) from None
+        raise GitHubError(f"{doing}: {trouble.detail}; retrying next tick", trouble) from None
 
 
 def _is_rate_limit(exc: Any) -> bool:
@@ -129,3 +171,74 @@ def _wait(headers: dict[str, str], at: datetime) -> float:
     except ValueError:
         pass
     return SECONDARY_WAIT
+
+
+class IssueTracker:
+    """The issues of one repository, as the open-issue stage uses them: each method is one request (the search and
+    the issue list return their first page), and fails with :class:`GitHubError` or :class:`GitHubGone` only.
+
+    Issues come back as plain dicts of GitHub's fields. ``at`` is the tick's time, which rate-limit ends are reckoned
+    from; ``timeout`` bounds each request (at most :data:`TIMEOUT`).
+    """
+
+    def __init__(self, settings: Settings, repo: str, at: datetime, *, timeout: float) -> None:
+        self._gh = make_github(settings, timeout=min(TIMEOUT, timeout))
+        self._repo = self._gh.get_repo(repo)  # lazy: no request
+        self._at = at
+        # number → the issue object the last call used: the calls that follow go to the URL it holds.
+        self._issues: dict[int, Any] = {}
+
+    def _issue(self, number: int) -> Any:
+        if number not in self._issues:
+            self._issues[number] = self._repo.get_issue(number)  # lazy: no request
+        return self._issues[number]
+
+    def search(self, query: str, containing: str) -> list[dict[str, Any]]:
+        """The issues on the first page of a search whose body holds ``containing`` (a search matches loosely), pull
+        requests left out: ``number``, ``html_url``, ``state`` and ``labels`` of each."""
+        with mapped_errors("searching the issues", self._at):
+            return _holding(self._gh.search_issues(query).get_page(0), containing)
+
+    def newest(self, label: str, containing: str) -> list[dict[str, Any]]:
+        """:meth:`search` over the newest issues (open or closed) labelled ``label``: the issue list does not lag
+        behind as the search index does."""
+        with mapped_errors("listing the newest issues", self._at):
+            return _holding(self._repo.get_issues(state="all", labels=[label], sort="created", direction="desc").get_page(0), containing)
+
+    def create(self, title: str, body: str, labels: list[str]) -> tuple[int, str]:
+        """Open an issue; ``(number, html_url)``."""
+        with mapped_errors("creating the issue", self._at):
+            created = self._repo.create_issue(title=title, body=body, labels=labels)
+            return created.number, created.html_url
+
+    def read(self, number: int) -> dict[str, Any]:
+        """Issue ``number`` as GitHub has it now (its raw JSON)."""
+        with mapped_errors(f"reading issue #{number}", self._at):
+            self._issues[number] = issue = self._repo.get_issue(number)
+            data: dict[str, Any] = issue.raw_data  # reading raw_data fetches the issue
+            return data
+
+    def reopen(self, number: int) -> None:
+        """Reopen issue ``number``."""
+        with mapped_errors(f"reopening issue #{number}", self._at):
+            self._issue(number).edit(state="open")
+
+    def comment(self, number: int, body: str) -> tuple[int, str]:
+        """Comment on issue ``number``; ``(comment id, html_url)``."""
+        with mapped_errors(f"commenting on #{number}", self._at):
+            comment = self._issue(number).create_comment(body)
+            return comment.id, comment.html_url
+
+    def timeline(self, number: int) -> list[dict[str, Any]]:
+        """The first page of issue ``number``'s timeline, each event as raw JSON."""
+        with mapped_errors(f"reading the timeline of #{number}", self._at):
+            return [event.raw_data for event in self._issue(number).get_timeline().get_page(0)]
+
+
+def _holding(page: Any, text: str) -> list[dict[str, Any]]:
+    # Attributes, not raw_data: raw_data would fetch every result again.
+    return [
+        {"number": item.number, "html_url": item.html_url, "state": item.state, "labels": [{"name": label.name} for label in item.labels]}
+        for item in page
+        if text in (item.body or "") and "/pull/" not in (item.html_url or "")
+    ]

@@ -4,6 +4,9 @@ Any OpenAI-compatible endpoint works (``AIMON_LLM_BASE_URL``: Ollama, vLLM, llam
 Every request is recorded in ``llm_calls`` (model, prompt hash, tokens, latency, cost, outcome); the month's spend is
 read back from there, and past ``AIMON_LLM_MONTHLY_BUDGET_USD`` :attr:`LLM.available` turns false.
 
+The shape of an answer is a pydantic model: the JSON Schema sent is generated from it (:func:`response_schema`), and
+the answer is validated with it, so what is asked for and what is accepted cannot drift apart.
+
 ``openai`` is imported only when a request is really made, so the idle cron path never pays for it.
 """
 
@@ -14,13 +17,18 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from aimon.errors import AimonError, RemoteError
 from aimon.redact import redact_text
 from aimon.runtime import Context
-from aimon.state.db import iso, transaction, utcnow
-from aimon.state.diagnoses import monthly_spend
+from aimon.state import diagnoses
+from aimon.state.db import transaction
+
+M = TypeVar("M", bound=BaseModel)
 
 # Dollars per 1M tokens: (input, cached input, output). Unknown models cost 0 and are flagged (a local model is free;
 # an unlisted paid one would make the budget blind, so the result says so).
@@ -49,10 +57,10 @@ class LLMInvalid(AimonError):
 
 
 @dataclass
-class LLMResult:
+class LLMResult(Generic[M]):
     """A validated structured answer and what it cost (summed over the repair attempt, when there was one)."""
 
-    data: dict[str, Any]
+    data: M
     tokens_in: int
     tokens_out: int
     cost_usd: float
@@ -103,7 +111,7 @@ class LLM:
         """Why no call can be made now (a sentence for the user), or None when calls are possible."""
         if not self.configured:
             return "no OPENAI_API_KEY and no AIMON_LLM_BASE_URL set: using the offline diagnoser"
-        spent = monthly_spend(self.ctx.db)
+        spent = diagnoses.monthly_spend(self.ctx.db)
         budget = self.settings.llm_monthly_budget_usd
         if spent >= budget:
             return f"this month's LLM spend ${spent:.2f} reached AIMON_LLM_MONTHLY_BUDGET_USD=${budget:.2f}: using the offline diagnoser"
@@ -122,19 +130,19 @@ class LLM:
         system: str,
         user: str,
         schema_name: str,
-        schema: dict[str, Any],
-        validate_schema: dict[str, Any] | None = None,
+        answer: type[M],
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> LLMResult:
-        """Ask for a JSON object matching ``schema`` (sent strict); validate it (against ``validate_schema`` when given,
-        which may be stricter than what the endpoint accepts); one repair attempt on invalid output.
+    ) -> LLMResult[M]:
+        """Ask for a JSON object of the shape ``answer`` (its :func:`response_schema`, sent strict); validate the reply
+        with ``answer`` itself, bounds included; one repair attempt on invalid output.
 
         Raises :class:`LLMUnavailable`, :class:`LLMTransient` or :class:`LLMInvalid`.
         """
         reason = self.unavailable_reason
         if reason:
             raise LLMUnavailable(reason)
+        schema = response_schema(answer)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         response_format: dict[str, Any] = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
         try:
@@ -145,21 +153,21 @@ class LLM:
             messages = [{"role": "system", "content": f"{system}\n\n{_schema_note(schema)}"}, {"role": "user", "content": user}]
             response_format = {"type": "json_object"}
             first = self._call(purpose, fingerprint, messages, response_format, timeout, max_retries)
-        problem = _problem(first.content, validate_schema or schema)
-        if problem is None:
-            return first.result(self.model, _loads(first.content))
-        self._record_outcome(first.call_id, "invalid", problem)
+        parsed = _parse(first.content, answer)
+        if not isinstance(parsed, str):
+            return first.result(self.model, parsed)
+        self._record_outcome(first.call_id, "invalid", parsed)
         repair = [
             *messages,
             {"role": "assistant", "content": first.content or ""},
-            {"role": "user", "content": f"That reply is not valid: {problem}. Reply again with only the JSON object, matching the schema exactly."},
+            {"role": "user", "content": f"That reply is not valid: {parsed}. Reply again with only the JSON object, matching the schema exactly."},
         ]
         second = self._call(f"{purpose}-repair", fingerprint, repair, response_format, timeout, max_retries)
-        problem2 = _problem(second.content, validate_schema or schema)
-        if problem2 is not None:
-            self._record_outcome(second.call_id, "invalid", problem2)
-            raise LLMInvalid(f"the model's answer did not match the {schema_name} schema after one repair: {problem2}")
-        result = second.result(self.model, _loads(second.content))
+        reparsed = _parse(second.content, answer)
+        if isinstance(reparsed, str):
+            self._record_outcome(second.call_id, "invalid", reparsed)
+            raise LLMInvalid(f"the model's answer did not match the {schema_name} schema after one repair: {reparsed}")
+        result = second.result(self.model, reparsed)
         result.tokens_in += first.tokens_in
         result.tokens_out += first.tokens_out
         result.cached_tokens += first.cached
@@ -250,17 +258,15 @@ class LLM:
         latency = int((time.monotonic() - started) * 1000)
         cost = cost_usd(self.model, tokens_in, tokens_out, cached)
         with transaction(self.ctx.db) as conn:
-            cursor = conn.execute(
-                "INSERT INTO llm_calls (purpose, fingerprint, model, prompt_hash, tokens_in, tokens_out, cached_tokens, latency_ms,"
-                " cost_usd, priced, outcome, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (purpose, fingerprint, self.model, digest, tokens_in, tokens_out, cached, latency, cost,
-                 int(price_of(self.model) is not None), outcome, error and redact_text(error)[:500], iso(utcnow())),
+            return diagnoses.insert_llm_call(
+                conn, purpose=purpose, fingerprint=fingerprint, model=self.model, prompt_hash=digest, outcome=outcome,
+                error=error and redact_text(error)[:500], tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached,
+                latency_ms=latency, cost_usd=cost, priced=price_of(self.model) is not None,
             )
-        return int(cursor.lastrowid or 0)
 
     def _record_outcome(self, call_id: int, outcome: str, error: str) -> None:
         with transaction(self.ctx.db) as conn:
-            conn.execute("UPDATE llm_calls SET outcome = ?, error = ? WHERE id = ?", (outcome, redact_text(error)[:500], call_id))
+            diagnoses.set_llm_call_outcome(conn, call_id, outcome, redact_text(error)[:500])
 
 
 class _SchemaUnsupported(Exception):
@@ -286,7 +292,7 @@ class _Call:
     latency_ms: int
     priced: bool
 
-    def result(self, model: str, data: dict[str, Any]) -> LLMResult:
+    def result(self, model: str, data: M) -> LLMResult[M]:
         return LLMResult(data, self.tokens_in, self.tokens_out, self.cost, model, self.cached, self.latency_ms, False, self.priced, [self.call_id])
 
 
@@ -300,14 +306,8 @@ def _content(response: Any) -> str | None:
     return getattr(message, "content", None)
 
 
-def _loads(content: str | None) -> dict[str, Any]:
-    return json.loads(content or "")  # type: ignore[no-any-return]
-
-
-def _problem(content: str | None, schema: dict[str, Any]) -> str | None:
-    """What is wrong with the answer, in one line the model can act on; None when it is valid."""
-    import jsonschema
-
+def _parse(content: str | None, answer: type[M]) -> M | str:
+    """The validated answer, or what is wrong with it: one line the model can act on."""
     if not content:
         return "the reply was empty, refused or cut off"
     try:
@@ -316,12 +316,59 @@ def _problem(content: str | None, schema: dict[str, Any]) -> str | None:
         return f"not JSON ({exc.msg} at position {exc.pos})"
     if not isinstance(data, dict):
         return "not a JSON object"
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return None
-    first = errors[0]
-    where = "/".join(str(part) for part in first.absolute_path) or "(top level)"
-    return f"{where}: {first.message[:200]}"
+    try:
+        return answer.model_validate(data)
+    except ValidationError as exc:
+        return _describe(exc.errors()[0])
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One validation error as ``where: what`` (``where`` is the JSON path, ``(top level)`` for the object itself)."""
+    loc = tuple(error["loc"])
+    kind, value, limits = error["type"], error["input"], error.get("ctx") or {}
+    if kind == "missing":
+        return f"{_where(loc[:-1])}: {loc[-1]!r} is a required property"
+    if kind == "extra_forbidden":
+        return f"{_where(loc[:-1])}: Additional properties are not allowed ({loc[-1]!r} was unexpected)"
+    if kind == "less_than_equal":
+        return f"{_where(loc)}: {value!r} is greater than the maximum of {limits['le']:g}"
+    if kind == "greater_than_equal":
+        return f"{_where(loc)}: {value!r} is less than the minimum of {limits['ge']:g}"
+    return f"{_where(loc)}: {error['msg']} (got {repr(value)[:200]})"
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return "/".join(str(part) for part in loc) or "(top level)"
+
+
+# Bounds the answer is validated against on our side but that the schema sent leaves out: strict mode has not accepted
+# all of them, and OpenAI-compatible servers differ in which they accept.
+_CHECKED_HERE = frozenset({"minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
+
+
+def response_schema(answer: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema sent for ``answer``, in the shape strict mode wants: every property required, no other properties,
+    nested models inlined. Pydantic's titles and the models' docstrings stay out: the field descriptions are what the
+    LLM reads."""
+    generated = answer.model_json_schema()
+    generated.pop("description", None)
+    models = {name: {k: v for k, v in node.items() if k != "description"} for name, node in generated.pop("$defs", {}).items()}
+
+    def strict(node: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in node:
+            node = {**models[node["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
+        out = {key: value for key, value in node.items() if key != "title" and key not in _CHECKED_HERE}
+        if "properties" in node:
+            out["properties"] = {name: strict(prop) for name, prop in node["properties"].items()}
+            out["required"] = list(node["properties"])
+            out["additionalProperties"] = False
+        if isinstance(node.get("items"), dict):
+            out["items"] = strict(node["items"])
+        if "anyOf" in node:
+            out["anyOf"] = [strict(variant) for variant in node["anyOf"]]
+        return out
+
+    return strict(generated)
 
 
 def _short(exc: BaseException) -> str:
@@ -329,4 +376,4 @@ def _short(exc: BaseException) -> str:
     return text[:300]
 
 
-__all__ = ["LLM", "PRICES", "LLMInvalid", "LLMResult", "LLMTransient", "LLMUnavailable", "cost_usd", "price_of"]
+__all__ = ["LLM", "PRICES", "LLMInvalid", "LLMResult", "LLMTransient", "LLMUnavailable", "cost_usd", "price_of", "response_schema"]

@@ -13,7 +13,6 @@ otherwise.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aimon.config import SEVERITIES, Settings
-from aimon.state.db import get_meta, iso, parse_iso, set_meta, transaction, utcnow
+from aimon.runtime import Context
+from aimon.state import links, meta, outbox
+from aimon.state.db import parse_iso, transaction, utcnow
+from aimon.state.diagnoses import latest_diagnosis
 from aimon.state.groups import is_ignored
+from aimon.state.outbox import Delivery
 
 MAX_ATTEMPTS = 8
 BACKOFF_FIRST = 60.0
@@ -30,25 +33,25 @@ BACKOFF_CAP = 3600.0
 LEASE = 300.0
 DEFAULT_SEVERITY = "medium"
 GITHUB_CHANNELS = ("github-issue", "github-comment")
+ERROR_MAX = 500  # characters of an error or a reason kept on a row
 
 
-def unconfigured(ctx: Any, channel: str, message: str) -> None:
+def unconfigured(ctx: Context, channel: str, message: str) -> None:
     """Say once (per state file, until the channel is configured) that ``channel`` is not configured: under cron the
     same line every minute would bury everything else. A dry run, which records nothing, always says it."""
-    key = f"unconfigured.{channel}"
     if ctx.dry_run:
         ctx.notice(message)
-    elif get_meta(ctx.db, key) is None:
+    elif meta.unconfigured_since(ctx.db, channel) is None:
         ctx.notice(message)
         with transaction(ctx.db):
-            set_meta(ctx.db, key, iso(now()) or "")
+            meta.set_unconfigured(ctx.db, channel, now())
 
 
-def configured(ctx: Any, channel: str) -> None:
+def configured(ctx: Context, channel: str) -> None:
     """``channel`` is configured (again): if it goes unconfigured later, that is said once more."""
-    if not ctx.dry_run and get_meta(ctx.db, f"unconfigured.{channel}") is not None:
+    if not ctx.dry_run and meta.unconfigured_since(ctx.db, channel) is not None:
         with transaction(ctx.db):
-            ctx.db.execute("DELETE FROM meta WHERE key = ?", (f"unconfigured.{channel}",))
+            meta.clear_unconfigured(ctx.db, channel)
 
 
 def now() -> datetime:
@@ -59,27 +62,6 @@ def now() -> datetime:
 def backoff(attempts: int) -> float:
     """Seconds to wait after the ``attempts``-th failure: 60, 120, 240 … at most :data:`BACKOFF_CAP`."""
     return min(BACKOFF_FIRST * 2 ** max(0, attempts - 1), BACKOFF_CAP)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One outbox row."""
-
-    id: int
-    detection_id: int
-    fingerprint: str
-    channel: str
-    status: str
-    attempts: int
-    next_attempt_at: str | None
-    last_error: str | None
-    remote_id: str | None
-    remote_url: str | None
-    created_at: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Delivery:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -108,16 +90,8 @@ class SinkResult:
 
 def enqueue_discord(conn: sqlite3.Connection, at: datetime) -> int:
     """Add a pending ``discord`` row for every detection that has none (own transaction); returns how many."""
-    stamp = iso(at)
     with transaction(conn):
-        cursor = conn.execute(
-            """INSERT OR IGNORE INTO deliveries (detection_id, fingerprint, channel, status, created_at, updated_at)
-               SELECT d.id, d.fingerprint, 'discord', 'pending', ?, ? FROM detections d
-               WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.detection_id = d.id AND x.channel = 'discord')
-               ORDER BY d.id""",
-            (stamp, stamp),
-        )
-    return cursor.rowcount
+        return outbox.enqueue_discord(conn, at)
 
 
 def enqueue_github(conn: sqlite3.Connection, at: datetime) -> int:
@@ -126,28 +100,11 @@ def enqueue_github(conn: sqlite3.Connection, at: datetime) -> int:
     The first detection of a fingerprint asks for an issue (``github-issue``); later ones, once an issue exists or is
     on its way, ask for a recurrence comment (``github-comment``).
     """
-    stamp = iso(at)
     added = 0
     with transaction(conn):
-        rows = conn.execute(
-            """SELECT d.id, d.fingerprint FROM detections d
-               WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.detection_id = d.id
-                                 AND x.channel IN ('github-issue', 'github-comment'))
-               ORDER BY d.id"""
-        ).fetchall()
-        for row in rows:
-            wanted = conn.execute(
-                """SELECT EXISTS (SELECT 1 FROM issues WHERE fingerprint = ?)
-                       OR EXISTS (SELECT 1 FROM deliveries WHERE fingerprint = ? AND channel = 'github-issue'
-                                  AND status = 'pending')""",
-                (row["fingerprint"], row["fingerprint"]),
-            ).fetchone()[0]
-            channel = "github-comment" if wanted else "github-issue"
-            conn.execute(
-                """INSERT OR IGNORE INTO deliveries (detection_id, fingerprint, channel, status, created_at, updated_at)
-                   VALUES (?, ?, ?, 'pending', ?, ?)""",
-                (row["id"], row["fingerprint"], channel, stamp, stamp),
-            )
+        for row in outbox.unqueued_for_github(conn):
+            channel = "github-comment" if outbox.issue_known_or_asked(conn, row["fingerprint"]) else "github-issue"
+            outbox.add_pending(conn, row["id"], row["fingerprint"], channel, at)
             added += 1
     return added
 
@@ -157,29 +114,14 @@ def enqueue_github(conn: sqlite3.Connection, at: datetime) -> int:
 
 def due(conn: sqlite3.Connection, channels: Sequence[str], at: datetime) -> list[Delivery]:
     """Pending rows of ``channels`` whose next attempt is due at ``at``, oldest first."""
-    marks = ",".join("?" for _ in channels)
-    rows = conn.execute(
-        f"""SELECT * FROM deliveries WHERE channel IN ({marks}) AND status = 'pending'
-            AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id""",
-        (*channels, iso(at)),
-    ).fetchall()
-    return [Delivery.from_row(row) for row in rows]
+    return outbox.due(conn, channels, at)
 
 
 def claim(conn: sqlite3.Connection, ids: Iterable[int], at: datetime) -> list[int]:
     """Lease the still-due rows among ``ids`` to this process (own transaction); returns the ids it got."""
-    stamp, until = iso(at), iso(at + timedelta(seconds=LEASE))
-    got = []
+    until = at + timedelta(seconds=LEASE)
     with transaction(conn):
-        for delivery_id in ids:
-            cursor = conn.execute(
-                """UPDATE deliveries SET next_attempt_at = ?, updated_at = ?
-                   WHERE id = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)""",
-                (until, stamp, delivery_id, stamp),
-            )
-            if cursor.rowcount:
-                got.append(delivery_id)
-    return got
+        return [delivery_id for delivery_id in ids if outbox.lease(conn, delivery_id, until, at)]
 
 
 # -- outcomes (inside the caller's transaction) ------------------------------------------------------------------------
@@ -187,82 +129,54 @@ def claim(conn: sqlite3.Connection, ids: Iterable[int], at: datetime) -> list[in
 
 def mark_sent(conn: sqlite3.Connection, ids: Iterable[int], remote_id: str | None, remote_url: str | None, at: datetime) -> None:
     """Delivered: remember where it went."""
-    for delivery_id in ids:
-        conn.execute(
-            """UPDATE deliveries SET status = 'sent', attempts = attempts + 1, next_attempt_at = NULL, last_error = NULL,
-               remote_id = ?, remote_url = ?, updated_at = ? WHERE id = ?""",
-            (remote_id, remote_url, iso(at), delivery_id),
-        )
+    outbox.mark_sent(conn, ids, remote_id, remote_url, at)
 
 
 def mark_skipped(conn: sqlite3.Connection, ids: Iterable[int], reason: str, at: datetime) -> None:
     """Not to be sent, for ``reason`` (kept in ``last_error``)."""
-    for delivery_id in ids:
-        conn.execute(
-            "UPDATE deliveries SET status = 'skipped', next_attempt_at = NULL, last_error = ?, updated_at = ? WHERE id = ?",
-            (reason, iso(at), delivery_id),
-        )
+    outbox.mark_skipped(conn, ids, reason, at)
 
 
 def mark_failed(conn: sqlite3.Connection, ids: Iterable[int], error: str, at: datetime) -> None:
     """One more failed attempt: back off, or give up after :data:`MAX_ATTEMPTS`."""
     for delivery_id in ids:
-        attempts = conn.execute("SELECT attempts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()[0] + 1
+        attempts = outbox.attempts_of(conn, delivery_id) + 1
         status = "failed" if attempts >= MAX_ATTEMPTS else "pending"
-        retry_at = None if status == "failed" else iso(at + timedelta(seconds=backoff(attempts)))
-        conn.execute(
-            """UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
-               WHERE id = ?""",
-            (status, attempts, retry_at, error[:500], iso(at), delivery_id),
-        )
+        retry_at = None if status == "failed" else at + timedelta(seconds=backoff(attempts))
+        outbox.record_failure(conn, delivery_id, status, attempts, retry_at, error[:ERROR_MAX], at)
 
 
 def defer(conn: sqlite3.Connection, ids: Iterable[int], until: datetime, reason: str, at: datetime) -> None:
     """Not now, and not a failure (rate limit, comment throttle, webhook gone): try again at ``until``."""
-    for delivery_id in ids:
-        conn.execute(
-            "UPDATE deliveries SET next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
-            (iso(until), reason[:500], iso(at), delivery_id),
-        )
+    outbox.defer(conn, ids, until, reason[:ERROR_MAX], at)
 
 
 def release(conn: sqlite3.Connection, ids: Iterable[int], at: datetime) -> None:
     """Give back claimed rows that were not tried after all (the tick ran out of time): due again at once."""
-    for delivery_id in ids:
-        conn.execute(
-            "UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
-            (iso(at), iso(at), delivery_id),
-        )
+    outbox.release(conn, ids, at)
 
 
 def outcome_of(conn: sqlite3.Connection, delivery_id: int) -> dict[str, Any]:
     """The row as a small JSON-ready dict (for result objects)."""
-    row = conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+    row = outbox.get(conn, delivery_id)
     return {
-        "delivery": row["id"],
-        "detection": row["detection_id"],
-        "fingerprint": row["fingerprint"],
-        "channel": row["channel"],
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "next_attempt_at": row["next_attempt_at"],
-        "error": row["last_error"],
+        "delivery": row.id,
+        "detection": row.detection_id,
+        "fingerprint": row.fingerprint,
+        "channel": row.channel,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at,
+        "error": row.last_error,
     }
 
 
 def pending_and_failed(conn: sqlite3.Connection, limit: int = 20) -> dict[str, Any]:
     """For ``aimon status``: counts of pending and failed rows per channel, and the latest of each (``limit``)."""
     counts: dict[str, dict[str, int]] = {}
-    for row in conn.execute(
-        "SELECT channel, status, COUNT(*) AS n FROM deliveries WHERE status IN ('pending', 'failed') GROUP BY channel, status"
-    ):
+    for row in outbox.counts_by_channel(conn):
         counts.setdefault(row["channel"], {"pending": 0, "failed": 0})[row["status"]] = row["n"]
-    listed: dict[str, list[dict[str, Any]]] = {}
-    for status in ("pending", "failed"):
-        rows = conn.execute(
-            "SELECT id FROM deliveries WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
-        ).fetchall()
-        listed[status] = [outcome_of(conn, row["id"]) for row in rows]
+    listed = {status: [outcome_of(conn, i) for i in outbox.latest_ids(conn, status, limit)] for status in ("pending", "failed")}
     return {"counts": counts, "pending": listed["pending"], "failed": listed["failed"]}
 
 
@@ -327,19 +241,8 @@ class Incident:
 
 def load_incident(conn: sqlite3.Connection, settings: Settings, detection_id: int) -> Incident:
     """The :class:`Incident` of one detection, as the state file has it now."""
-    row = conn.execute(
-        """SELECT d.id AS detection_id, d.kind, d.window_start, d.window_end, d.count AS window_count, d.baseline,
-                  d.created_at AS detected_at, f.* FROM detections d JOIN fingerprints f ON f.fingerprint = d.fingerprint
-           WHERE d.id = ?""",
-        (detection_id,),
-    ).fetchone()
-    from aimon.state.diagnoses import latest_diagnosis
-
+    row = outbox.incident_row(conn, detection_id)
     diagnosis = latest_diagnosis(conn, row["fingerprint"])
-    request = conn.execute(
-        "SELECT request_id FROM occurrences WHERE fingerprint = ? AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-        (row["fingerprint"],),
-    ).fetchone()
     return Incident(
         detection_id=row["detection_id"],
         kind=row["kind"],
@@ -364,8 +267,8 @@ def load_incident(conn: sqlite3.Connection, settings: Settings, detection_id: in
         state_until=row["state_until"],
         severity=severity_of(settings, row["error_code"], diagnosis),
         diagnosis=diagnosis,
-        issue=issue_for(conn, row["fingerprint"]),
-        request_id=None if request is None else request["request_id"],
+        issue=links.issue_for(conn, row["fingerprint"]),
+        request_id=outbox.latest_request_id(conn, row["fingerprint"]),
     )
 
 
@@ -383,13 +286,3 @@ def severity_of(settings: Settings, error_code: str | None, diagnosis: dict[str,
 def severity_rank(severity: str) -> int:
     """low 0 … critical 3."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else SEVERITIES.index(DEFAULT_SEVERITY)
-
-
-def issue_for(conn: sqlite3.Connection, fingerprint: str) -> dict[str, Any] | None:
-    """The GitHub issue aimon knows for ``fingerprint`` (``labels`` as a list), or ``None``."""
-    row = conn.execute("SELECT * FROM issues WHERE fingerprint = ?", (fingerprint,)).fetchone()
-    if row is None:
-        return None
-    found = {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row iterates values
-    found["labels"] = json.loads(row["labels"] or "[]")
-    return found

@@ -1,7 +1,8 @@
 """The diagnoses of error groups, every LLM call, and the fixes recorded for them (tables of ``002_diagnose.sql``).
 
-The diagnose stage writes diagnoses and LLM calls; a fix is recorded by whoever learns of it (an issue closed as
-fixed, a pull request merged). Every other stage only reads the current diagnosis.
+The diagnose stage writes diagnoses, the LLM client writes LLM calls; a fix is recorded by whoever learns of it (an
+issue closed as fixed, a pull request merged). Every other stage only reads the current diagnosis. The reads of
+``fingerprints``, ``occurrences`` and ``detections`` that a diagnosis is made from live here too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aimon.model import Diagnosis
 from aimon.state.db import iso, utcnow
+from aimon.state.groups import canonical_sql, ignored_sql
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class Fix:
     created_at: str
 
 
+# ------------------------------------------------------------------------------------------------ diagnoses: reading
+
+
 def latest_diagnosis(conn: sqlite3.Connection, fingerprint: str) -> dict[str, Any] | None:
     """The current diagnosis of ``fingerprint`` (its latest ``diagnoses`` row, ``result`` parsed), or None."""
     row = conn.execute("SELECT * FROM diagnoses WHERE fingerprint = ? ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
@@ -33,6 +39,100 @@ def latest_diagnosis(conn: sqlite3.Connection, fingerprint: str) -> dict[str, An
     data = dict(row)
     data["result"] = json.loads(data["result"])
     return data
+
+
+_PENDING_SQL = """
+SELECT f.*, d.id AS detection_id, d.kind AS detection_kind, d.window_start, d.window_end, d.count AS window_count,
+       d.baseline, g.id AS diagnosis_id
+FROM fingerprints f
+JOIN detections d ON d.id = (SELECT MAX(id) FROM detections WHERE fingerprint = f.fingerprint)
+LEFT JOIN diagnoses g ON g.id = (SELECT MAX(id) FROM diagnoses WHERE fingerprint = f.fingerprint)
+WHERE NOT {ignored}
+  AND {canonical}
+  AND (g.id IS NULL
+       OR COALESCE(f.error_code, '') <> COALESCE(g.error_code, '')
+       OR EXISTS (SELECT 1 FROM detections r WHERE r.fingerprint = f.fingerprint AND r.kind = 'regression'
+                  AND r.id > COALESCE(g.detection_id, 0)))
+ORDER BY d.id
+LIMIT :limit
+""".format(ignored=ignored_sql("f", ":now"), canonical=canonical_sql("f"))
+
+
+def pending(conn: sqlite3.Connection, now: datetime, limit: int) -> list[sqlite3.Row]:
+    """Fingerprints that need a diagnosis (oldest detection first): each ``fingerprints`` row with its latest
+    detection's columns (``detection_id``, ``detection_kind``, ``window_*``, ``baseline``) and ``diagnosis_id``."""
+    return conn.execute(_PENDING_SQL, {"now": iso(now), "limit": limit}).fetchall()
+
+
+def diagnosed_error_code(conn: sqlite3.Connection, diagnosis_id: int) -> str | None:
+    """The error code the fingerprint had when this diagnosis was made (None: it had none, or no such diagnosis)."""
+    row = conn.execute("SELECT error_code FROM diagnoses WHERE id = ?", (diagnosis_id,)).fetchone()
+    return None if row is None else row["error_code"]
+
+
+def diagnosed_at(conn: sqlite3.Connection, diagnosis_id: int) -> str | None:
+    """When a diagnosis was made (ISO time), or None when there is no such diagnosis."""
+    row = conn.execute("SELECT created_at FROM diagnoses WHERE id = ?", (diagnosis_id,)).fetchone()
+    return None if row is None else str(row["created_at"])
+
+
+def memory_root(conn: sqlite3.Connection, diagnosis_id: int) -> int:
+    """The original diagnosis a diagnosis was copied from by pattern memory (itself when it is an original)."""
+    return int(conn.execute("SELECT COALESCE(memory_of, id) FROM diagnoses WHERE id = ?", (diagnosis_id,)).fetchone()[0])
+
+
+def memory_candidates(conn: sqlite3.Connection, fingerprint: str, limit: int) -> list[sqlite3.Row]:
+    """The current diagnoses of every other fingerprint, newest first, with the group's ``error_code`` and ``template``
+    and whether a fix was recorded for it (``fixed``): what pattern memory compares a new error with."""
+    return conn.execute(
+        """
+        SELECT f.fingerprint, f.error_code, f.template, d.id, d.source, d.result,
+               EXISTS (SELECT 1 FROM fixes x WHERE x.fingerprint = f.fingerprint) AS fixed
+        FROM diagnoses d JOIN fingerprints f ON f.fingerprint = d.fingerprint
+        WHERE d.id = (SELECT MAX(id) FROM diagnoses WHERE fingerprint = d.fingerprint) AND f.fingerprint <> ?
+        ORDER BY d.id DESC LIMIT ?
+        """,
+        (fingerprint, limit),
+    ).fetchall()
+
+
+def occurrences_of(conn: sqlite3.Connection, fingerprint: str) -> list[sqlite3.Row]:
+    """The sample occurrences scan kept for ``fingerprint``, oldest first (``id, ts, source, offset, request_id, record``)."""
+    return conn.execute(
+        "SELECT id, ts, source, offset, request_id, record FROM occurrences WHERE fingerprint = ? ORDER BY id", (fingerprint,)
+    ).fetchall()
+
+
+# ------------------------------------------------------------------------------------------------ diagnoses: writing
+
+
+def insert_diagnosis(
+    conn: sqlite3.Connection,
+    *,
+    fingerprint: str,
+    detection_id: int | None,
+    source: str,
+    result: Diagnosis,
+    model: str | None = None,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    cost_usd: float = 0.0,
+    memory_of: int | None = None,
+    error_code: str | None = None,
+    note: str | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Store a diagnosis (it becomes the current one of ``fingerprint``); returns its id."""
+    cursor = conn.execute(
+        "INSERT INTO diagnoses (fingerprint, detection_id, source, model, result, tokens_in, tokens_out, cost_usd, created_at,"
+        " memory_of, error_code, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (fingerprint, detection_id, source, model, json.dumps(result.model_dump(), ensure_ascii=False), tokens_in, tokens_out,
+         cost_usd, iso(at or utcnow()), memory_of, error_code, note),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+# ------------------------------------------------------------------------------------------------------------- fixes
 
 
 def record_fix(conn: sqlite3.Connection, fingerprint: str, how: str, url: str | None = None) -> None:
@@ -51,6 +151,9 @@ def fixes_for(conn: sqlite3.Connection, fingerprint: str) -> tuple[Fix, ...]:
     return tuple(Fix(row[0], row[1], row[2], row[3]) for row in rows)
 
 
+# --------------------------------------------------------------------------------------------------------- LLM calls
+
+
 def month_start(now: datetime | None = None) -> datetime:
     """The first instant of the current calendar month, UTC: the LLM budget is per calendar month."""
     moment = (now or utcnow()).astimezone(UTC)
@@ -61,3 +164,45 @@ def monthly_spend(conn: sqlite3.Connection, now: datetime | None = None) -> floa
     """What the LLM calls of this calendar month cost, in USD."""
     row = conn.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE created_at >= ?", (iso(month_start(now)),)).fetchone()
     return float(row[0])
+
+
+def last_llm_call_id(conn: sqlite3.Connection) -> int:
+    """The id of the latest LLM call (0 when there is none): a mark to count the calls made after it."""
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM llm_calls").fetchone()[0])
+
+
+def llm_calls_after(conn: sqlite3.Connection, call_id: int) -> int:
+    """How many LLM calls were recorded after the one with id ``call_id``."""
+    return int(conn.execute("SELECT COUNT(*) FROM llm_calls WHERE id > ?", (call_id,)).fetchone()[0])
+
+
+def insert_llm_call(
+    conn: sqlite3.Connection,
+    *,
+    purpose: str,
+    fingerprint: str | None,
+    model: str,
+    prompt_hash: str,
+    outcome: str,
+    error: str | None = None,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    cached_tokens: int = 0,
+    latency_ms: int = 0,
+    cost_usd: float = 0.0,
+    priced: bool = True,
+    at: datetime | None = None,
+) -> int:
+    """Record one LLM request and how it ended; returns its id."""
+    cursor = conn.execute(
+        "INSERT INTO llm_calls (purpose, fingerprint, model, prompt_hash, tokens_in, tokens_out, cached_tokens, latency_ms,"
+        " cost_usd, priced, outcome, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (purpose, fingerprint, model, prompt_hash, tokens_in, tokens_out, cached_tokens, latency_ms, cost_usd, int(priced),
+         outcome, error, iso(at or utcnow())),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def set_llm_call_outcome(conn: sqlite3.Connection, call_id: int, outcome: str, error: str) -> None:
+    """Change how a recorded call ended (an answer that arrived but failed validation is ``invalid``)."""
+    conn.execute("UPDATE llm_calls SET outcome = ?, error = ? WHERE id = ?", (outcome, error, call_id))

@@ -1,4 +1,5 @@
-"""Error groups: the ``fingerprints`` table, its aliases, occurrences and per-minute counts.
+"""Error groups: the ``fingerprints`` table, its aliases, occurrences and per-minute counts (only this module writes
+them: the scan records what it read, learned grouping records merges, ``aimon ignore``/``resolve`` set a state).
 
 Which fingerprints a stage works on follows the same two rules everywhere, in SQL and in Python:
 
@@ -13,6 +14,8 @@ Which fingerprints a stage works on follows the same two rules everywhere, in SQ
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from aimon.state.db import iso
@@ -55,4 +58,190 @@ def set_state(conn: sqlite3.Connection, fingerprint: str, state: str, until: str
         "UPDATE fingerprints SET state = ?, state_until = ?, resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE resolved_at END"
         " WHERE fingerprint = ?",
         (state, until, state, iso(at), fingerprint),
+    )
+
+
+# --------------------------------------------------------------------------------------------- fingerprints: reading
+
+
+def canonical(conn: sqlite3.Connection, fingerprint: str) -> str:
+    """The fingerprint ``fingerprint`` answers for: itself, or what learned merges made it an alias of."""
+    seen = {fingerprint}
+    current = fingerprint
+    while True:
+        row = conn.execute("SELECT fingerprint FROM fingerprint_aliases WHERE alias = ?", (current,)).fetchone()
+        if row is None or row[0] in seen:
+            return current
+        current = row[0]
+        seen.add(current)
+
+
+def get_fingerprint(conn: sqlite3.Connection, fingerprint: str) -> sqlite3.Row | None:
+    """The whole ``fingerprints`` row of ``fingerprint``, if it is known."""
+    return conn.execute("SELECT * FROM fingerprints WHERE fingerprint = ?", (fingerprint,)).fetchone()
+
+
+def age_and_state(conn: sqlite3.Connection, fingerprint: str) -> sqlite3.Row | None:
+    """``first_seen``, ``state`` and ``state_until`` of ``fingerprint`` (what a spike decision needs), if known."""
+    return conn.execute(
+        "SELECT first_seen, state, state_until FROM fingerprints WHERE fingerprint = ?", (fingerprint,)
+    ).fetchone()
+
+
+def template_of(conn: sqlite3.Connection, fingerprint: str) -> str | None:
+    """The (learned) template of ``fingerprint``, if it is known."""
+    row = conn.execute("SELECT template FROM fingerprints WHERE fingerprint = ?", (fingerprint,)).fetchone()
+    return None if row is None else str(row["template"])
+
+
+# --------------------------------------------------------------------------------------------- fingerprints: writing
+
+
+def insert_fingerprint(
+    conn: sqlite3.Connection,
+    fingerprint: str,
+    *,
+    algo: int,
+    level: str,
+    error_code: str | None,
+    target: str | None,
+    template: str,
+    sample: str,
+    file: str | None,
+    line: int | None,
+    is_panic: bool,
+    first_seen: str,
+    last_seen: str,
+    count: int,
+    at: str,
+) -> None:
+    """Record a fingerprint seen for the first time (state ``active``)."""
+    conn.execute(
+        "INSERT INTO fingerprints (fingerprint, algo, level, error_code, target, template, sample, file, line,"
+        " is_panic, first_seen, last_seen, count, state, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+        (fingerprint, algo, level, error_code, target, template, sample, file, line, int(is_panic), first_seen,
+         last_seen, count, at),
+    )
+
+
+def record_seen(conn: sqlite3.Connection, fingerprint: str, count: int, first_seen: str, last_seen: str) -> None:
+    """Add ``count`` occurrences between ``first_seen`` and ``last_seen`` (log time) to a known fingerprint."""
+    conn.execute(
+        "UPDATE fingerprints SET count = count + ?, first_seen = min(first_seen, ?), last_seen = max(last_seen, ?)"
+        " WHERE fingerprint = ?",
+        (count, first_seen, last_seen, fingerprint),
+    )
+
+
+def reopen(conn: sqlite3.Connection, fingerprint: str) -> None:
+    """A resolved fingerprint that occurs again is active again."""
+    conn.execute("UPDATE fingerprints SET state = 'active' WHERE fingerprint = ?", (fingerprint,))
+
+
+# ------------------------------------------------------------------------------------------------------ occurrences
+
+
+@dataclass(frozen=True)
+class NewOccurrence:
+    """One occurrence to keep: where it was read, and the parsed record as JSON."""
+
+    ts: str | None
+    source: str
+    offset: int | None
+    request_id: str | None
+    record: str
+
+
+def keep_occurrences(
+    conn: sqlite3.Connection, fingerprint: str, occurrences: Sequence[NewOccurrence], first: int, latest: int
+) -> None:
+    """Add occurrences of ``fingerprint``, then keep only its ``first`` oldest and ``latest`` newest."""
+    conn.executemany(
+        "INSERT INTO occurrences (fingerprint, ts, source, offset, request_id, record) VALUES (?, ?, ?, ?, ?, ?)",
+        [(fingerprint, o.ts, o.source, o.offset, o.request_id, o.record) for o in occurrences],
+    )
+    # The first few and the latest few, whatever batch they came in.
+    conn.execute(
+        "DELETE FROM occurrences WHERE fingerprint = ?1"
+        " AND id NOT IN (SELECT id FROM occurrences WHERE fingerprint = ?1 ORDER BY id LIMIT ?2)"
+        " AND id NOT IN (SELECT id FROM occurrences WHERE fingerprint = ?1 ORDER BY id DESC LIMIT ?3)",
+        (fingerprint, first, latest),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- counts per minute
+
+
+def add_counts(conn: sqlite3.Connection, counts: Iterable[tuple[str, int, int]]) -> None:
+    """Add ``(fingerprint, minute, n)`` occurrences per minute of log time."""
+    conn.executemany(
+        "INSERT INTO counts (fingerprint, minute, n) VALUES (?, ?, ?)"
+        " ON CONFLICT (fingerprint, minute) DO UPDATE SET n = n + excluded.n",
+        list(counts),
+    )
+
+
+def counts_between(conn: sqlite3.Connection, fingerprint: str, start: int, end: int) -> list[sqlite3.Row]:
+    """``(minute, n)`` rows of ``fingerprint`` for the minutes in ``[start, end)``, in minute order."""
+    return conn.execute(
+        "SELECT minute, n FROM counts WHERE fingerprint = ? AND minute >= ? AND minute < ? ORDER BY minute",
+        (fingerprint, start, end),
+    ).fetchall()
+
+
+def prune_counts(conn: sqlite3.Connection, keep_minutes: int) -> None:
+    """Drop the counts more than ``keep_minutes`` before the newest minute counted (log time)."""
+    newest = conn.execute("SELECT max(minute) FROM counts").fetchone()[0]
+    if newest is not None:
+        conn.execute("DELETE FROM counts WHERE minute < ?", (newest - keep_minutes,))
+
+
+# ------------------------------------------------------------------------------------------------- learned merges
+
+
+def alias_targets(conn: sqlite3.Connection) -> dict[str, str]:
+    """Every recorded alias and the fingerprint it points at (one hop; chains are the caller's to follow)."""
+    return {row[0]: row[1] for row in conn.execute("SELECT alias, fingerprint FROM fingerprint_aliases")}
+
+
+def merged_into(conn: sqlite3.Connection, algo: int) -> list[sqlite3.Row]:
+    """The fingerprints of version ``algo`` that absorbed others (their templates and contexts), oldest first."""
+    return conn.execute(
+        "SELECT fingerprint, template, error_code, target, is_panic, file, line FROM fingerprints "
+        "WHERE algo = ? AND fingerprint IN (SELECT fingerprint FROM fingerprint_aliases) ORDER BY created_at, fingerprint",
+        (algo,),
+    ).fetchall()
+
+
+def canonical_rows(conn: sqlite3.Connection, algo: int) -> list[sqlite3.Row]:
+    """The canonical fingerprints of version ``algo``: what learned grouping may merge."""
+    return conn.execute(
+        "SELECT fingerprint, template, error_code, target, is_panic, file, line, count, first_seen, last_seen, "
+        "created_at FROM fingerprints WHERE algo = ? AND fingerprint NOT IN (SELECT alias FROM fingerprint_aliases)",
+        (algo,),
+    ).fetchall()
+
+
+def make_alias(conn: sqlite3.Connection, alias: str, fingerprint: str, at: str | None) -> None:
+    """Make ``alias`` answer for ``fingerprint`` and fold its per-minute counts into it (its row stays as history)."""
+    conn.execute(
+        "INSERT INTO fingerprint_aliases (alias, fingerprint, created_at) VALUES (?, ?, ?)", (alias, fingerprint, at)
+    )
+    # Whatever pointed at the alias now points at the canonical fingerprint directly.
+    conn.execute("UPDATE fingerprint_aliases SET fingerprint = ? WHERE fingerprint = ?", (fingerprint, alias))
+    conn.execute(
+        "INSERT INTO counts (fingerprint, minute, n) SELECT ?, minute, n FROM counts WHERE fingerprint = ? "
+        "ON CONFLICT (fingerprint, minute) DO UPDATE SET n = counts.n + excluded.n",
+        (fingerprint, alias),
+    )
+    conn.execute("DELETE FROM counts WHERE fingerprint = ?", (alias,))
+
+
+def absorb(conn: sqlite3.Connection, fingerprint: str, template: str, count: int, first_seen: str, last_seen: str) -> None:
+    """Give a canonical fingerprint its learned template and the totals of the fingerprints merged into it."""
+    conn.execute(
+        "UPDATE fingerprints SET template = ?, count = count + ?, first_seen = min(first_seen, ?), "
+        "last_seen = max(last_seen, ?) WHERE fingerprint = ?",
+        (template, count, first_seen, last_seen, fingerprint),
     )

@@ -6,7 +6,6 @@ time next to a cron tick. Tables that belong to stages not yet run (or not insta
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -15,8 +14,8 @@ from typing import Any
 
 from aimon.config import Settings
 from aimon.runtime import Context
+from aimon.state import runs, summary
 from aimon.state.db import iso, parse_iso, utcnow
-from aimon.state.groups import canonical_sql
 
 TOP = 5  # fingerprints shown per list
 PROBLEMS = 10  # failed/pending deliveries listed with their last error
@@ -53,22 +52,17 @@ class StatusResult:
 def get_status(ctx: Context) -> StatusResult:
     """Checkpoints and lag, the outbox, recent and frequent errors, LLM spend, autofix refusals, the last run."""
     conn = ctx.db
-    tables = _tables(conn)
     scrub = secret_scrubber(ctx.settings)
     return StatusResult(
         generated_at=iso(utcnow()) or "",
         sources=_sources(conn),
-        deliveries=_deliveries(conn, tables, scrub),
+        deliveries=_deliveries(conn, scrub),
         fingerprints=_fingerprints(conn, scrub),
-        llm=_llm(ctx, tables),
-        autofix=_autofix(conn, tables, scrub),
+        llm=_llm(ctx),
+        autofix=_autofix(conn, scrub),
         last_run=_last_run(conn),
         config=ctx.settings.masked(),
     )
-
-
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def secret_scrubber(settings: Settings) -> Callable[[str | None], str | None]:
@@ -100,7 +94,7 @@ def _secret_values(settings: Settings) -> list[Any]:
 def _sources(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     now = utcnow().timestamp()
     shown = []
-    for row in conn.execute("SELECT * FROM checkpoints ORDER BY source"):
+    for row in summary.checkpoints(conn):
         last_ts = parse_iso(row["last_ts"])
         entry: dict[str, Any] = {
             "source": row["source"],
@@ -139,23 +133,12 @@ def _file_lag(row: sqlite3.Row, last_ts: float | None) -> dict[str, Any]:
     return {"size": stat.st_size, "bytes_behind": behind, "seconds_behind": round(seconds, 1), "rotated": rotated}
 
 
-def _deliveries(
-    conn: sqlite3.Connection, tables: set[str], scrub: Callable[[str | None], str | None]
-) -> dict[str, Any]:
+def _deliveries(conn: sqlite3.Connection, scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
     shown: dict[str, Any] = {"pending": {}, "failed": {}, "sent": {}, "problems": []}
-    if "deliveries" not in tables:
-        return shown
-    for row in conn.execute(
-        "SELECT channel, status, count(*) AS n FROM deliveries GROUP BY channel, status ORDER BY channel"
-    ):
-        if row["status"] in ("pending", "failed", "sent"):
-            shown[row["status"]][row["channel"]] = row["n"]
-    problems = conn.execute(
-        "SELECT id, channel, status, fingerprint, attempts, next_attempt_at, last_error, updated_at FROM deliveries"
-        " WHERE status = 'failed' OR (status = 'pending' AND last_error IS NOT NULL)"
-        " ORDER BY updated_at DESC, id DESC LIMIT ?",
-        (PROBLEMS,),
-    )
+    for counted in summary.delivery_counts(conn):
+        if counted.status in ("pending", "failed", "sent"):
+            shown[counted.status][counted.channel] = counted.count
+    problems = summary.delivery_problems(conn, PROBLEMS)
     shown["problems"] = [{**dict(row), "last_error": scrub(row["last_error"])} for row in problems]
     return shown
 
@@ -178,19 +161,16 @@ def _fingerprint_row(row: sqlite3.Row, scrub: Callable[[str | None], str | None]
 
 def _fingerprints(conn: sqlite3.Connection, scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
     # Merged fingerprints (aliases) stay as history; their occurrences are already counted in the canonical row.
-    canonical = f"FROM fingerprints f WHERE {canonical_sql('f')}"
-    states = {row["state"]: row["n"] for row in conn.execute(f"SELECT state, count(*) AS n {canonical} GROUP BY state")}
-    recent = conn.execute(f"SELECT * {canonical} ORDER BY last_seen DESC, fingerprint LIMIT ?", (TOP,))
-    frequent = conn.execute(f"SELECT * {canonical} ORDER BY count DESC, fingerprint LIMIT ?", (TOP,))
+    states = summary.fingerprint_states(conn)
     return {
         "total": sum(states.values()),
         "by_state": {state: states.get(state, 0) for state in ("active", "resolved", "ignored")},
-        "recent": [_fingerprint_row(row, scrub) for row in recent],
-        "frequent": [_fingerprint_row(row, scrub) for row in frequent],
+        "recent": [_fingerprint_row(row, scrub) for row in summary.recent_fingerprints(conn, TOP)],
+        "frequent": [_fingerprint_row(row, scrub) for row in summary.frequent_fingerprints(conn, TOP)],
     }
 
 
-def _llm(ctx: Context, tables: set[str]) -> dict[str, Any]:
+def _llm(ctx: Context) -> dict[str, Any]:
     from aimon.state.diagnoses import month_start, monthly_spend  # light: the OpenAI SDK is imported only for a request
 
     now = utcnow()
@@ -202,43 +182,33 @@ def _llm(ctx: Context, tables: set[str]) -> dict[str, Any]:
         "tokens_in": 0,
         "tokens_out": 0,
     }
-    if "llm_calls" not in tables:
+    if not summary.has_llm_calls(ctx.db):
         return shown
     # Spend as the budget check counts it; calls and tokens over the same month.
-    row = ctx.db.execute(
-        "SELECT count(*) AS calls, coalesce(sum(tokens_in), 0) AS tin, coalesce(sum(tokens_out), 0) AS tout"
-        " FROM llm_calls WHERE created_at >= ?",
-        (iso(month_start(now)),),
-    ).fetchone()
+    usage = summary.llm_usage_since(ctx.db, month_start(now))
     shown.update(
-        calls=row["calls"], spend_usd=round(monthly_spend(ctx.db, now), 6), tokens_in=row["tin"], tokens_out=row["tout"]
+        calls=usage.calls,
+        spend_usd=round(monthly_spend(ctx.db, now), 6),
+        tokens_in=usage.tokens_in,
+        tokens_out=usage.tokens_out,
     )
     return shown
 
 
-def _autofix(conn: sqlite3.Connection, tables: set[str], scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
-    shown: dict[str, Any] = {"pulls": 0, "refusals": []}
-    if "pulls" in tables:
-        shown["pulls"] = conn.execute("SELECT count(*) FROM pulls").fetchone()[0]
-    if "autofix_attempts" in tables:
-        rows = conn.execute(
-            "SELECT fingerprint, outcome, reason, created_at FROM autofix_attempts"
-            " WHERE outcome IN ('refused', 'ineligible', 'failed') ORDER BY id DESC LIMIT ?",
-            (PROBLEMS,),
-        )
-        shown["refusals"] = [{**dict(row), "reason": scrub(row["reason"])} for row in rows]
-    return shown
+def _autofix(conn: sqlite3.Connection, scrub: Callable[[str | None], str | None]) -> dict[str, Any]:
+    refusals = summary.autofix_refusals(conn, PROBLEMS)
+    return {"pulls": summary.pull_count(conn), "refusals": [{**dict(row), "reason": scrub(row["reason"])} for row in refusals]}
 
 
 def _last_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    row = conn.execute("SELECT * FROM runs WHERE command = 'run' ORDER BY id DESC LIMIT 1").fetchone()
-    if row is None:
+    run = runs.last_run(conn)
+    if run is None:
         return None
-    outcome = "running" if row["finished_at"] is None else "ok" if row["exit_code"] == 0 else "failed"
+    outcome = "running" if run.finished_at is None else "ok" if run.exit_code == 0 else "failed"
     return {
-        "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
-        "exit_code": row["exit_code"],
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "exit_code": run.exit_code,
         "outcome": outcome,
-        "summary": json.loads(row["summary"]) if row["summary"] else None,
+        "summary": run.summary,
     }

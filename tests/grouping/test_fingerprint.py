@@ -301,7 +301,7 @@ def rows(result: Any) -> list[dict[str, Any]]:
 
 def test_cli_prints_one_json_object_per_line_in_order(cli: Any) -> None:
     lines = ["user 42 not found", "disk full", "user 7 not found", "", "  disk   full  "]
-    out = rows(cli("fingerprint", "-", "--format", "text", "--json", input="\r\n".join(lines) + "\r\n"))
+    out = rows(cli("fingerprint", "-", "--format", "text", "--jsonl", input="\r\n".join(lines) + "\r\n"))
     assert [row["line"] for row in out] == [1, 2, 3, 4, 5]
     assert [row["template"] for row in out] == [
         "user <*> not found",
@@ -336,7 +336,7 @@ def test_cli_parses_log_lines_and_keeps_unreadable_ones(cli: Any) -> None:
         }
     )
     lines = [json_line, '{"level": "ERROR", "fields": {', "[1, 2]", "plain words 12"]
-    out = rows(cli("fingerprint", "-", "--json", input="\n".join(lines) + "\n"))
+    out = rows(cli("fingerprint", "-", "--jsonl", input="\n".join(lines) + "\n"))
     assert [row["line"] for row in out] == [1, 2, 3, 4]
     parsed = out[0]
     assert parsed["template"] == "timed out waiting for a connection after <*>"
@@ -358,7 +358,7 @@ def test_cli_groups_what_it_learns_from_all_lines(cli: Any) -> None:
         f"[instance: {n}] VM {state} (Lifecycle Event)"
         for n, state in enumerate(["Started", "Stopped", "Paused", "Resumed"])
     ]
-    out = rows(cli("fingerprint", "-", "--format", "text", "--json", input="\n".join(lines) + "\n"))
+    out = rows(cli("fingerprint", "-", "--format", "text", "--jsonl", input="\n".join(lines) + "\n"))
     sessions, vms = out[:5], out[5:]
     first = Fingerprinter().of(LogRecord("ERROR", "session closed for user alice")).id
     assert {row["fingerprint"] for row in sessions} == {first}
@@ -373,7 +373,7 @@ def test_cli_groups_what_it_learns_from_all_lines(cli: Any) -> None:
 
 def test_cli_rules_come_from_aimon_toml(cli: Any, tmp_path: Path) -> None:
     (tmp_path / "aimon.toml").write_text('[[fingerprint.rules]]\npattern = "^payment"\ntemplate = "payment failure"\n')
-    out = rows(cli("fingerprint", "-", "--format", "text", "--json", input="payment declined\npayment timed out\n"))
+    out = rows(cli("fingerprint", "-", "--format", "text", "--jsonl", input="payment declined\npayment timed out\n"))
     assert out[0]["template"] == out[1]["template"] == "payment failure"
     assert out[0]["fingerprint"] == out[1]["fingerprint"]
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from aimon.config import FingerprintRule, load_settings
-from aimon.grouping.fingerprint import ALGO_VERSION, Fingerprinter, canonical
+from aimon.grouping.fingerprint import ALGO_VERSION, Fingerprinter
 from aimon.grouping.learned import generalize, learn_merges, load_learned
 from aimon.model import LogRecord
 from aimon.state.db import open_db
+from aimon.state.groups import canonical
 
 
 def test_a_word_that_varies_a_lot_becomes_a_placeholder() -> None:

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import aimon.stages.scan.stage
 from aimon.logs import reader
-from aimon.logs.files import Checkpoint, expand_paths, plan_reads, rotated_siblings
+from aimon.logs.files import expand_paths, plan_reads, rotated_siblings
+from aimon.state import checkpoints
+from aimon.state.checkpoints import Checkpoint
 
 _counter = iter(range(10**9))
 
@@ -242,11 +243,11 @@ def test_a_failed_commit_counts_nothing_and_the_next_scan_counts_once(cli: Any, 
         raise KeyboardInterrupt  # killed between the counts and the checkpoint
 
     write(log, event(), event(), event())
-    original = aimon.stages.scan.stage.save_checkpoint
-    monkeypatch.setattr(aimon.stages.scan.stage, "save_checkpoint", crash)
+    original = checkpoints.save_checkpoint
+    monkeypatch.setattr(checkpoints, "save_checkpoint", crash)
     assert cli("scan", str(log), "--json").exit_code == 130
     assert total_count(db) == 2  # the transaction was rolled back with the checkpoint
-    monkeypatch.setattr(aimon.stages.scan.stage, "save_checkpoint", original)
+    monkeypatch.setattr(checkpoints, "save_checkpoint", original)
     assert scan(cli, log)["lines"] == 3
     assert total_count(db) == 5
 

@@ -9,17 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from aimon.config import load_settings
-from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, cost_usd, price_of
+from aimon.model import CATEGORIES, SEVERITIES, Diagnosis
+from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, cost_usd, price_of, response_schema
 from aimon.runtime import Context
-from aimon.stages.diagnose.schema import SCHEMA, STRICT_SCHEMA
 from aimon.state.db import iso, open_db, utcnow
 from aimon.state.diagnoses import month_start, monthly_spend
 from tests.fakes.openai_server import FakeOpenAI
 from tests.stages.diagnose.diagnose_support import answer
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
+SCHEMA = response_schema(Diagnosis)
 
 
 def make_ctx(tmp_path: Path, server: FakeOpenAI | None, **env: str) -> Context:
@@ -32,8 +34,8 @@ def make_ctx(tmp_path: Path, server: FakeOpenAI | None, **env: str) -> Context:
 
 
 def ask(llm: LLM, **kwargs: Any) -> Any:
-    return llm.structured(purpose="diagnose", fingerprint="fp1", system="SYS", user="USER", schema_name="diagnosis", schema=SCHEMA,
-                          validate_schema=STRICT_SCHEMA, **kwargs)
+    return llm.structured(purpose="diagnose", fingerprint="fp1", system="SYS", user="USER", schema_name="diagnosis", answer=Diagnosis,
+                          **kwargs)
 
 
 def calls(ctx: Context) -> list[dict[str, Any]]:
@@ -46,7 +48,7 @@ def test_exact_request_and_recorded_call(tmp_path: Path, openai_server: FakeOpen
     ctx = make_ctx(tmp_path, openai_server)
     openai_server.reply(answer())
     result = ask(LLM(ctx))
-    assert result.data == answer()
+    assert result.data == Diagnosis(**answer())
     assert (result.tokens_in, result.tokens_out, result.model, result.repaired) == (900, 150, "gpt-4o-mini", False)
     assert result.cost_usd == pytest.approx((900 * 0.15 + 150 * 0.60) / 1e6)
     [request] = openai_server.requests
@@ -73,7 +75,7 @@ def test_invalid_output_gets_one_repair_attempt(tmp_path: Path, openai_server: F
     openai_server.reply("Sure! Here is the diagnosis: {")
     openai_server.reply(answer(), prompt_tokens=1000, completion_tokens=100)
     result = ask(LLM(ctx))
-    assert result.repaired and result.data == answer()
+    assert result.repaired and result.data == Diagnosis(**answer())
     assert (result.tokens_in, result.tokens_out) == (1900, 250)
     second = openai_server.requests[1].body["messages"]
     assert second[:2] == [{"role": "system", "content": "SYS"}, {"role": "user", "content": "USER"}]
@@ -189,7 +191,7 @@ def test_servers_without_json_schema_support_get_json_mode_and_the_schema_in_the
     openai_server.reply(status=400, body={"error": {"message": "response_format type 'json_schema' is not supported", "type": "invalid_request_error"}})
     openai_server.reply(answer())
     result = ask(LLM(ctx))
-    assert result.data == answer()
+    assert result.data == Diagnosis(**answer())
     first, second = (r.body for r in openai_server.requests)
     assert first["response_format"]["type"] == "json_schema"
     assert second["response_format"] == {"type": "json_object"}
@@ -204,3 +206,73 @@ def test_other_bad_requests_are_not_retried(tmp_path: Path, openai_server: FakeO
     with pytest.raises(LLMInvalid, match="check AIMON_LLM_MODEL"):
         ask(LLM(ctx))
     assert len(openai_server.requests) == 1
+
+
+# What is sent for a diagnosis: strict mode's shape (every property required, nothing else), and no bound keyword,
+# since the endpoints differ in which they accept (the bounds are checked on our side, below).
+EXPECTED_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title", "summary", "root_cause", "evidence", "suggested_fix", "severity", "category", "auto_fixable",
+                 "auto_fixable_reason", "confidence", "insufficient_evidence"],
+    "properties": {
+        "title": {"type": "string", "description": "One line (under 100 characters) naming the failure, not the symptom."},
+        "summary": {"type": "string", "description": "Two or three sentences: what fails, for whom, since when, how often."},
+        "root_cause": {"type": "string", "description": "The most likely cause, grounded in the data; say what is inferred."},
+        "evidence": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Context lines that support the diagnosis, each starting with its reference, e.g. '[T3] ...' or '[src/db.rs:42] ...'.",
+        },
+        "suggested_fix": {"type": "string", "description": "What to change or check first, concretely (file, function, setting)."},
+        "severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+        "category": {"type": "string", "enum": ["connectivity", "timeout", "dns", "tls", "resource-exhaustion", "database", "panic",
+                                                "concurrency", "runtime-misuse", "configuration", "upstream", "rate-limit",
+                                                "serialization", "validation", "permission", "storage", "memory", "logic", "unknown"]},
+        "auto_fixable": {"type": "boolean", "description": "True only for a small, local, low-risk code change in the shown source."},
+        "auto_fixable_reason": {"type": "string"},
+        "confidence": {"type": "number", "description": "0 to 1: how sure the diagnosis is, given the evidence."},
+        "insufficient_evidence": {"type": "boolean", "description": "True when the data does not support a confident cause."},
+    },
+}
+
+
+def test_the_schema_sent_is_generated_from_the_model_in_strict_shape() -> None:
+    assert SCHEMA == EXPECTED_SCHEMA
+    assert list(SEVERITIES) == EXPECTED_SCHEMA["properties"]["severity"]["enum"]  # type: ignore[index]
+    assert list(CATEGORIES) == EXPECTED_SCHEMA["properties"]["category"]["enum"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("overrides", [
+    {"title": "t" * 200}, {"summary": "s" * 2000}, {"root_cause": "r" * 4000}, {"suggested_fix": "f" * 4000},
+    {"evidence": []}, {"evidence": ["e" * 1000] * 20}, {"confidence": 0}, {"confidence": 1}, {"auto_fixable_reason": "a" * 5000},
+], ids=lambda o: next(iter(o)))
+def test_answers_at_the_bounds_are_accepted(overrides: dict[str, Any]) -> None:
+    Diagnosis.model_validate(answer(**overrides))
+
+
+@pytest.mark.parametrize("overrides", [
+    {"title": ""}, {"title": "t" * 201}, {"summary": "s" * 2001}, {"root_cause": "r" * 4001}, {"suggested_fix": "f" * 4001},
+    {"evidence": ["e"] * 21}, {"evidence": ["e" * 1001]}, {"evidence": "one line"}, {"confidence": -0.01}, {"confidence": 1.01},
+    {"confidence": "0.8"}, {"auto_fixable": 1}, {"insufficient_evidence": "false"}, {"title": 3}, {"severity": "catastrophic"},
+    {"category": "cosmic-rays"}, {"extra": "not allowed"},
+], ids=lambda o: f"{next(iter(o))}={str(next(iter(o.values())))[:12]}")
+def test_answers_past_the_bounds_are_rejected(overrides: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Diagnosis.model_validate(answer(**overrides))
+
+
+@pytest.mark.parametrize(("reply", "problem"), [
+    ({k: v for k, v in answer().items() if k != "severity"}, "(top level): 'severity' is a required property"),
+    (answer(extra=1), "(top level): Additional properties are not allowed ('extra' was unexpected)"),
+    (answer(confidence=-0.5), "confidence: -0.5 is less than the minimum of 0"),
+    (answer(evidence=["ok", 7]), "evidence/1: Input should be a valid string (got 7)"),
+    (["a", "list"], "not a JSON object"),
+])
+def test_the_repair_request_names_the_first_problem(tmp_path: Path, openai_server: FakeOpenAI, reply: Any, problem: str) -> None:
+    ctx = make_ctx(tmp_path, openai_server)
+    openai_server.reply(reply)
+    openai_server.reply(answer())
+    assert ask(LLM(ctx)).repaired
+    assert openai_server.requests[1].body["messages"][3]["content"] == (
+        f"That reply is not valid: {problem}. Reply again with only the JSON object, matching the schema exactly.")

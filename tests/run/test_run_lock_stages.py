@@ -34,7 +34,8 @@ def test_a_hand_run_stage_waits_for_a_held_lock_then_fails_clearly(cli, isolated
         holder.release()
     assert result.exit_code == 1
     assert "another aimon run held" in result.stderr
-    assert result.stdout == ""
+    doc = result.envelope()  # under --json the error is the one document on stdout, with no result
+    assert doc["ok"] is False and doc["result"] is None and "another aimon run held" in doc["error"]
     assert not (isolated / "state.db").exists()
 
 

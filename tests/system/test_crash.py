@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 
 from aimon.stages.delivery import LEASE
+from tests import envelope
 from tests.fakes.discord_server import FakeDiscord, fingerprint_of
 from tests.fakes.github_server import FakeGitHub
 from tests.harness.crash import Campaign, aimon_env, crash_campaign, rows
@@ -108,7 +109,7 @@ def test_the_schedule_was_hostile_enough(campaign: Campaign) -> None:
 def test_every_error_occurrence_is_counted_exactly_once(campaign: Campaign) -> None:
     assert campaign.db is not None
     assert canonical_counts(campaign.db) == campaign.truth, f"seed {SEED}"
-    final = json.loads(campaign.final[-1].stdout)
+    final = envelope.result(campaign.final[-1].stdout, campaign.final[-1].returncode, "run")
     assert final["stages"]["scan"]["result"]["lines"] == 0  # the last clean run found nothing left to read
 
 

@@ -37,6 +37,7 @@ from aimon.remotes import discord as discord_http
 from aimon.remotes import github as github_client
 from aimon.stages import delivery as outbox
 from aimon.state.db import iso, utcnow
+from tests import envelope
 from tests.fakes.discord_server import FakeDiscord, fingerprint_of, rate_limited
 from tests.fakes.github_server import FakeGitHub, primary_rate_limit, secondary_rate_limit
 from tests.fakes.loki_server import FakeLoki
@@ -425,7 +426,7 @@ def run(r: Remotes) -> Any:
     from aimon.cli.app import app
 
     result = CliRunner().invoke(app, ["run", "--json"], catch_exceptions=False)
-    result.json = lambda: json.loads(result.stdout)  # type: ignore[attr-defined]
+    result.json = lambda: envelope.result(result.stdout, result.exit_code, "run")  # type: ignore[attr-defined]
     return result
 
 
@@ -494,7 +495,7 @@ def test_a_full_disk_under_the_state_file_is_a_clear_error_and_corrupts_nothing(
 
     full = aimon_with_file_size_limit(isolated, db.stat().st_size, "run", "--json")
     assert full.returncode == 1
-    scan = json.loads(full.stdout)["stages"]["scan"]
+    scan = envelope.result(full.stdout, full.returncode, "run")["stages"]["scan"]
     assert scan["status"] == "failed"
     assert scan["error"].startswith(f"StateError: state file {db}: ")
     assert "Free space on its disk" in scan["error"] and "the next run does it again" in scan["error"]

@@ -40,6 +40,7 @@ from aimon.logs.parsing import Malformed, parse_line
 from aimon.model import LEVEL_RANK
 from aimon.runtime import Context
 from aimon.state.db import open_db
+from tests import envelope
 from tests.test_redact import PLANTED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -360,7 +361,7 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, int
     result = dry_run(folder, log, "--json", AIMON_DIGEST_THRESHOLD="1000")
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (folder / "state.db").exists()  # a dry run touches nothing
-    return written, json.loads(result.stdout), result
+    return written, envelope.result(result.stdout, result.returncode, "run"), result
 
 
 def test_the_hostile_corpus_goes_through_the_whole_pipeline_without_a_crash(hostile_run: Any) -> None:
@@ -398,7 +399,7 @@ def test_a_storm_of_hostile_alerts_becomes_a_digest_that_is_just_as_safe(tmp_pat
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = dry_run(tmp_path, log, "--json")
     assert result.returncode == 0, result.stderr[-2000:]
-    [digest] = json.loads(result.stdout)["stages"]["notify"]["result"]["would_send"]
+    [digest] = envelope.result(result.stdout, result.returncode, "run")["stages"]["notify"]["result"]["would_send"]
     assert len(digest["fingerprints"]) == len(HOSTILE_MESSAGES)
     check_discord(digest["json"])
 
@@ -426,7 +427,7 @@ def test_prompt_injection_in_a_log_line_stays_inside_the_data_block_of_the_promp
                    encoding="utf-8")
     result = dry_run(tmp_path, log, "--json", OPENAI_API_KEY="sk-test-not-used", AIMON_LLM_BASE_URL="http://127.0.0.1:9/v1")
     assert result.returncode == 0, result.stderr[-2000:]
-    [prompt] = json.loads(result.stdout)["stages"]["diagnose"]["result"]["would_send"]
+    [prompt] = envelope.result(result.stdout, result.returncode, "run")["stages"]["diagnose"]["result"]["would_send"]
     system, user = prompt["system"], prompt["user"]
     assert "Ignore all previous instructions" not in system
     nonce = re.search(r"<<<DATA (\w+)\n", user)

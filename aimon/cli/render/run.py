@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from aimon.cli.render import view
 from aimon.run import RunResult
 
 if TYPE_CHECKING:  # rich is imported only when there is something to draw (see plain())
@@ -41,10 +41,10 @@ def _plain_stage(stage: Any) -> str | None:
     if stage.status != "ok" or stage.error or stage.result is None:
         return None
     try:
-        view = import_module(f"aimon.cli.render.{stage.name}")
+        stage_view = view(stage.name)
     except ImportError:
         return None
-    text = getattr(view, "plain", lambda _result: None)(stage.result)
+    text = getattr(stage_view, "plain", lambda _result: None)(stage.result)
     return text if isinstance(text, str) else None
 
 
@@ -66,10 +66,10 @@ def render(console: Console, result: RunResult) -> None:
             console.print(Text(stage.error, style=_STYLE.get(stage.status, "")))
         if stage.result is not None:
             try:
-                view = import_module(f"aimon.cli.render.{stage.name}")
+                stage_view = view(stage.name)
             except ImportError:
                 continue
-            view.render(console, stage.result)
+            stage_view.render(console, stage.result)
     found = ", ".join(f"{count} {kind}" for kind, count in result.detections.items()) or "none"
     console.print(f"Detections this run: {found}")
     if result.fail_on_message:

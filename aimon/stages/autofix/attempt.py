@@ -18,11 +18,14 @@ from aimon.config import VARS
 from aimon.errors import RemoteError
 from aimon.markdown import shorten
 from aimon.redact import Redactor
+from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable
 from aimon.runtime import Context
 from aimon.stages.autofix import guard, prompt, worktree
-from aimon.stages.autofix.edits import EDITS_SCHEMA, Edit, EditError, Proposal, apply_edits, unified_diff
+from aimon.stages.autofix.edits import Edit, EditError, EditsReply, Proposal, apply_edits, unified_diff
 from aimon.stages.autofix.eligibility import Candidate, Ineligible
-from aimon.state.db import iso, transaction
+from aimon.stages.autofix.pr import PullText, commit_message, pull_body, pull_title, refusal_comment
+from aimon.state import autofix
+from aimon.state.db import transaction
 
 # Outcomes of an attempt that did real work; each is a new row (see eligibility's retry delay).
 WORKED = ("refused", "failed", "proposed")
@@ -79,20 +82,14 @@ class Recorder:
         """Record one outcome; the same reason as last time adds no row (unless the model was asked again)."""
         conn = self.ctx.db
         reason = self.redactor.redact(reason)
-        last = conn.execute(
-            "SELECT id, outcome, reason FROM autofix_attempts WHERE fingerprint = ? ORDER BY id DESC LIMIT 1", (fingerprint,)
-        ).fetchone()
-        repeated = last is not None and (last["outcome"], last["reason"]) == (outcome, reason)
+        last = autofix.last_attempt(conn, fingerprint)
         report = AttemptReport(fingerprint, outcome, reason, issue_number=issue_number, diff=diff)
         # Work that was done (a worktree, a model call) is always a new row: its time is what delays the next try.
-        if llm_used or outcome in WORKED or not repeated:
+        if llm_used or outcome in WORKED or last is None or (last["outcome"], last["reason"]) != (outcome, reason):
             with transaction(conn):
-                cursor = conn.execute(
-                    "INSERT INTO autofix_attempts (fingerprint, diagnosis_id, outcome, reason, diff, llm_used, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (fingerprint, diagnosis_id, outcome, reason, diff, int(llm_used), iso(self.now)),
+                attempt_id = autofix.insert_attempt(
+                    conn, fingerprint, outcome, reason, at=self.now, diagnosis_id=diagnosis_id, diff=diff, llm_used=llm_used
                 )
-            attempt_id = int(cursor.lastrowid or 0)
             report.recorded = True
         else:
             attempt_id = int(last["id"])
@@ -101,14 +98,8 @@ class Recorder:
         return report
 
     def _post_once(self, report: AttemptReport, attempt_id: int) -> None:
-        from aimon.stages.autofix.pr import refusal_comment
-
         conn = self.ctx.db
-        posted = conn.execute(
-            "SELECT 1 FROM autofix_attempts WHERE fingerprint = ? AND reason = ? AND commented = 1 LIMIT 1",
-            (report.fingerprint, report.reason),
-        ).fetchone()
-        if posted is not None or report.issue_number is None:
+        if autofix.reason_posted(conn, report.fingerprint, report.reason) or report.issue_number is None:
             return
         body = refusal_comment(report.reason)
         if self.mode != "pr":
@@ -120,7 +111,7 @@ class Recorder:
             report.error = str(exc)  # the row stays uncommented: the next pass posts it
             return
         with transaction(conn):
-            conn.execute("UPDATE autofix_attempts SET commented = 1 WHERE id = ?", (attempt_id,))
+            autofix.mark_posted(conn, attempt_id)
         report.commented = True
 
 
@@ -154,8 +145,6 @@ class Attempt:
 
     def run(self) -> AttemptReport:
         """The whole attempt; the worktree is gone when this returns, whatever happened."""
-        from aimon.remotes.llm import LLM
-
         llm = LLM(self.ctx)
         unavailable = llm.unavailable_reason
         if unavailable:
@@ -177,7 +166,7 @@ class Attempt:
         fp = self.candidate.fingerprint
         prefix = f"aimon/fix-{fp[:8]}"
         remote = worktree.remote_branches(self.repo, prefix)
-        known = {row[0] for row in self.ctx.db.execute("SELECT branch FROM pulls WHERE fingerprint = ?", (fp,))}
+        known = autofix.pull_branches(self.ctx.db, fp)
         for orphan in sorted(remote - known)[:3]:
             found = self.github.find_open(orphan)
             if found is not None:
@@ -191,9 +180,7 @@ class Attempt:
             name = f"{prefix}-{n}"
         return name, None
 
-    def _in_tree(self, tree: Path, llm: Any, base: str, branch: str | None) -> AttemptReport:
-        from aimon.remotes.llm import LLMInvalid, LLMTransient, LLMUnavailable
-
+    def _in_tree(self, tree: Path, llm: LLM, base: str, branch: str | None) -> AttemptReport:
         c = self.candidate
         redactor = Redactor(self.ctx.settings.redaction_patterns)
         files, problem = prompt.gather(tree, self._places(), self.limits, redactor)
@@ -203,7 +190,7 @@ class Attempt:
         try:
             answer = llm.structured(
                 purpose="autofix", fingerprint=c.fingerprint, system=prompt.system_prompt(self.limits),
-                user=prompt.user_prompt(c, files, redactor), schema_name="autofix_edits", schema=EDITS_SCHEMA,
+                user=prompt.user_prompt(c, files, redactor), schema_name="autofix_edits", answer=EditsReply,
             )
         except LLMUnavailable as exc:
             return self._record("deferred", f"the LLM is unavailable ({str(exc).split(': using')[0]})")
@@ -211,19 +198,17 @@ class Attempt:
             return self._record("deferred", f"the LLM did not answer: {exc}", comment=False)
         except LLMInvalid as exc:
             return self._record("failed", f"the model's answer was unusable: {exc}", llm_used=True)
-        proposal = Proposal.from_json(answer.data)
+        proposal = Proposal.from_reply(answer.data)
         return self._apply(tree, proposal, {f.path for f in files}, base, branch)
 
     def _places(self) -> list[tuple[str, int | None]]:
         c = self.candidate
         places: list[tuple[str, int | None]] = [(str(c.file), c.line)]
-        row = self.ctx.db.execute(
-            "SELECT record FROM occurrences WHERE fingerprint = ? ORDER BY id DESC LIMIT 1", (c.fingerprint,)
-        ).fetchone()
-        if row is not None:
+        record = autofix.latest_record(self.ctx.db, c.fingerprint)
+        if record is not None:
             # A record we cannot read adds no context; the error's own file is enough.
             with suppress(ValueError, TypeError):
-                places += prompt.backtrace_files(json.loads(row["record"]))
+                places += prompt.backtrace_files(json.loads(record))
         return places
 
     def _apply(self, tree: Path, proposal: Proposal, shown: set[str], base: str, branch: str | None) -> AttemptReport:
@@ -274,8 +259,6 @@ class Attempt:
 
     def _ship(self, tree: Path, proposal: Proposal, diff: str, paths: list[str], base: str, branch: str,
               test: worktree.TestRun) -> AttemptReport:
-        from aimon.stages.autofix.pr import PullText, commit_message, pull_body, pull_title
-
         c = self.candidate
         r = Redactor(self.ctx.settings.redaction_patterns)
         title = r.redact(pull_title(str(c.diagnosis.get("title", "")), proposal.summary))
@@ -308,15 +291,7 @@ class Attempt:
 
     def _save_pull(self, number: int, url: str, branch: str, title: str, diff: str | None, reason: str) -> None:
         c = self.candidate
-        when = iso(self.now)
         with transaction(self.ctx.db) as conn:
-            conn.execute(
-                "INSERT INTO pulls (fingerprint, number, url, branch, title, issue_number, state, created_at, checked_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                (c.fingerprint, number, url, branch, title, c.issue_number, when, when),
-            )
-            conn.execute(
-                "INSERT INTO autofix_attempts (fingerprint, diagnosis_id, outcome, reason, diff, llm_used, created_at)"
-                " VALUES (?, ?, 'opened', ?, ?, ?, ?)",
-                (c.fingerprint, c.diagnosis_id, reason, diff, int(diff is not None), when),
-            )
+            autofix.insert_pull(conn, c.fingerprint, number, url, branch, title, c.issue_number, self.now)
+            autofix.insert_attempt(conn, c.fingerprint, "opened", reason, at=self.now, diagnosis_id=c.diagnosis_id, diff=diff,
+                                   llm_used=diff is not None)

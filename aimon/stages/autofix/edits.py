@@ -5,31 +5,28 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-# The JSON schema the model answers in (strict structured output: every property required, nothing else allowed).
-EDITS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["summary", "rationale", "edits"],
-    "properties": {
-        "summary": {"type": "string", "description": "One line: what the change does."},
-        "rationale": {"type": "string", "description": "Why this fixes the diagnosed error."},
-        "edits": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["path", "search", "replace"],
-                "properties": {
-                    "path": {"type": "string", "description": "Repository-relative path of a file given above."},
-                    "search": {"type": "string", "description": "Exact text of that file, matching once."},
-                    "replace": {"type": "string", "description": "The text that takes its place."},
-                },
-            },
-        },
-    },
-}
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EditReply(BaseModel):
+    """One search/replace edit as the model writes it."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    path: str = Field(description="Repository-relative path of a file given above.")
+    search: str = Field(description="Exact text of that file, matching once.")
+    replace: str = Field(description="The text that takes its place.")
+
+
+class EditsReply(BaseModel):
+    """The model's whole answer: what the change does, why, and the edits (the shape the LLM is asked for)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    summary: str = Field(description="One line: what the change does.")
+    rationale: str = Field(description="Why this fixes the diagnosed error.")
+    edits: list[EditReply]
 
 
 class EditError(Exception):
@@ -44,10 +41,6 @@ class Edit:
     search: str
     replace: str
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Edit:
-        return cls(path=str(data["path"]), search=str(data["search"]), replace=str(data["replace"]))
-
 
 @dataclass(frozen=True)
 class Proposal:
@@ -58,9 +51,9 @@ class Proposal:
     edits: tuple[Edit, ...]
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Proposal:
-        edits = tuple(Edit.from_json(item) for item in data.get("edits", []))
-        return cls(summary=str(data.get("summary", "")).strip(), rationale=str(data.get("rationale", "")).strip(), edits=edits)
+    def from_reply(cls, reply: EditsReply) -> Proposal:
+        edits = tuple(Edit(path=item.path, search=item.search, replace=item.replace) for item in reply.edits)
+        return cls(summary=reply.summary.strip(), rationale=reply.rationale.strip(), edits=edits)
 
 
 def apply_edits(originals: Mapping[str, str], edits: Sequence[Edit]) -> dict[str, str]:

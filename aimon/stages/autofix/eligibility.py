@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aimon.config import Settings
+from aimon.state import autofix, diagnoses, links
 from aimon.state.db import iso, parse_iso
-from aimon.state.groups import canonical_sql, ignored_sql
 
 # A failed attempt is not repeated for the same diagnosis sooner than this: each attempt costs an LLM call, and a cron
 # tick comes every minute.
@@ -64,40 +64,23 @@ class Selection:
     skipped: dict[str, str] = field(default_factory=dict)  # fingerprint → why, not worth recording (open PR, tried)
 
 
-def _claimed_fixable(conn: sqlite3.Connection, now: datetime) -> list[sqlite3.Row]:
-    # The latest diagnosis per fingerprint is the current one; only those claiming auto_fixable are candidates.
-    return conn.execute(
-        f"""
-        SELECT f.fingerprint, f.template, f.sample, f.error_code, f.file, f.line, f.count, d.id AS diagnosis_id
-        FROM diagnoses d JOIN fingerprints f ON f.fingerprint = d.fingerprint
-        WHERE d.id = (SELECT max(id) FROM diagnoses WHERE fingerprint = d.fingerprint)
-          AND json_extract(d.result, '$.auto_fixable') = 1
-          AND f.state <> 'resolved' AND NOT {ignored_sql('f')} AND {canonical_sql('f')}
-        ORDER BY f.count DESC, f.fingerprint
-        """,
-        (iso(now),),
-    ).fetchall()
-
-
 def prs_opened_today(conn: sqlite3.Connection, now: datetime) -> int:
     """Pull requests autofix opened since midnight UTC (what the daily cap counts)."""
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return int(conn.execute("SELECT count(*) FROM pulls WHERE created_at >= ?", (iso(midnight),)).fetchone()[0])
+    return autofix.prs_opened_since(conn, now.replace(hour=0, minute=0, second=0, microsecond=0))
 
 
 def select(conn: sqlite3.Connection, settings: Settings, now: datetime, *, mode: str) -> Selection:
     """Sort every auto-fixable error into eligible, ineligible (with a reason) and silently skipped."""
-    from aimon.state.diagnoses import latest_diagnosis
-
     selection = Selection()
     room = settings.autofix_daily_cap - prs_opened_today(conn, now)
-    for row in _claimed_fixable(conn, now):
+    # The latest diagnosis per fingerprint is the current one; only those claiming auto_fixable are candidates.
+    for row in autofix.claimed_fixable(conn, now):
         fingerprint = row["fingerprint"]
-        diagnosis = latest_diagnosis(conn, fingerprint)
+        diagnosis = diagnoses.latest_diagnosis(conn, fingerprint)
         if diagnosis is None:
             continue
         result = diagnosis["result"] or {}
-        issue = conn.execute("SELECT number, url, state FROM issues WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        issue = links.issue_for(conn, fingerprint)
         issue_number = issue["number"] if issue is not None else None
         skip = _skip_reason(conn, fingerprint, int(row["diagnosis_id"]), now, mode)
         if skip:
@@ -114,6 +97,7 @@ def select(conn: sqlite3.Connection, settings: Settings, now: datetime, *, mode:
         if reason is not None:
             selection.ineligible.append(Ineligible(fingerprint, reason, "ineligible", int(row["diagnosis_id"]), issue_number))
             continue
+        assert issue is not None  # _refusal turns down an error without an issue
         room -= 1
         selection.eligible.append(
             Candidate(
@@ -133,7 +117,7 @@ def select(conn: sqlite3.Connection, settings: Settings, now: datetime, *, mode:
     return selection
 
 
-def _refusal(row: sqlite3.Row, result: dict[str, Any], issue: sqlite3.Row | None, settings: Settings) -> str | None:
+def _refusal(row: sqlite3.Row, result: dict[str, Any], issue: dict[str, Any] | None, settings: Settings) -> str | None:
     confidence = float(result.get("confidence") or 0.0)
     if confidence < settings.autofix_min_confidence:
         return (
@@ -155,23 +139,16 @@ def _refusal(row: sqlite3.Row, result: dict[str, Any], issue: sqlite3.Row | None
 
 
 def _skip_reason(conn: sqlite3.Connection, fingerprint: str, diagnosis_id: int, now: datetime, mode: str) -> str | None:
-    pull = conn.execute(
-        "SELECT number, state, created_at FROM pulls WHERE fingerprint = ? ORDER BY id DESC LIMIT 1", (fingerprint,)
-    ).fetchone()
+    pull = autofix.latest_pull(conn, fingerprint)
     if pull is not None and pull["state"] == "open":
         return f"pull request #{pull['number']} is open"
     if pull is not None:
         # A merged PR that regressed, or one a human closed: only a newer diagnosis warrants another try.
-        diagnosed = conn.execute("SELECT created_at FROM diagnoses WHERE id = ?", (diagnosis_id,)).fetchone()
-        if diagnosed is None or diagnosed["created_at"] <= pull["created_at"]:
+        diagnosed = diagnoses.diagnosed_at(conn, diagnosis_id)
+        if diagnosed is None or diagnosed <= pull["created_at"]:
             return f"pull request #{pull['number']} was {pull['state']}; waiting for a new diagnosis"
     tried = _TRIED if mode == "dry-run" else tuple(o for o in _TRIED if o != "proposed")
-    marks = ",".join("?" * len(tried))
-    last = conn.execute(
-        f"SELECT outcome, created_at FROM autofix_attempts WHERE fingerprint = ? AND diagnosis_id = ?"
-        f" AND (outcome IN ({marks}) OR (outcome = 'deferred' AND llm_used = 1)) ORDER BY id DESC LIMIT 1",
-        (fingerprint, diagnosis_id, *tried),
-    ).fetchone()
+    last = autofix.last_work_on(conn, fingerprint, diagnosis_id, tried)
     if last is not None:
         when = parse_iso(last["created_at"])
         wait = RETRY_REMOTE if last["outcome"] == "deferred" else RETRY_AFTER

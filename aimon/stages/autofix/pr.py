@@ -6,14 +6,12 @@ redacts them first; here they are escaped or fenced so they stay text and mentio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aimon.errors import RemoteError, RemoteGone
 from aimon.markdown import escape, fence, inline_code, shorten
+from aimon.remotes.github import make_github, mapped_errors, repo_name
 
 LABELS = ("aimon", "ai-generated")
 MARKER = "aimon:fingerprint="  # an HTML comment in the body: lets a human (or a search) find the PR of an error
@@ -114,11 +112,9 @@ class PullState:
 
 
 class GitHubPulls:
-    """The GitHub calls autofix makes, with PyGithub's errors turned into aimon's."""
+    """The GitHub calls autofix makes; PyGithub's errors leave as aimon's (:func:`aimon.remotes.github.mapped_errors`)."""
 
     def __init__(self, settings: Any) -> None:
-        from aimon.remotes.github import repo_name
-
         self._settings = settings
         self._name = repo_name(settings)
         self._repo: Any = None
@@ -128,8 +124,6 @@ class GitHubPulls:
         if self._repo is None:
             # Built on first use: a pass with nothing to send never imports PyGithub. Lazy objects: no GET /repos/...
             # before each write; the first real call tells us if the repository exists.
-            from aimon.remotes.github import make_github
-
             self._repo = make_github(self._settings).withLazy(True).get_repo(self._name)
         return self._repo
 
@@ -139,25 +133,25 @@ class GitHubPulls:
 
     def open_draft(self, *, base: str, head: str, title: str, body: str) -> tuple[int, str]:
         """Create a draft PR; ``(number, html_url)``."""
-        with _remote("opening the pull request"):
+        with mapped_errors("opening the pull request"):
             pull = self.repo.create_pull(base=base, head=head, title=title, body=body, draft=True)
             return int(pull.number), str(pull.html_url)
 
     def add_labels(self, number: int) -> None:
         """Label a PR ``aimon`` and ``ai-generated`` (through its issue, one request)."""
-        with _remote("labelling the pull request"):
+        with mapped_errors("labelling the pull request"):
             self.repo.get_issue(number).add_to_labels(*LABELS)
 
     def find_open(self, branch: str) -> tuple[int, str] | None:
         """The open PR whose head is ``branch`` of this repository, if any (recovers one we opened but never recorded)."""
-        with _remote("looking for an existing pull request"):
+        with mapped_errors("looking for an existing pull request"):
             for pull in self.repo.get_pulls(state="open", head=f"{self.owner}:{branch}"):
                 return int(pull.number), str(pull.html_url)
         return None
 
     def state(self, number: int) -> PullState:
         """Whether PR ``number`` is open, merged or closed."""
-        with _remote(f"reading pull request #{number}"):
+        with mapped_errors(f"reading pull request #{number}"):
             pull = self.repo.get_pull(number)  # lazy: the attribute reads below make the one GET
             merged = bool(pull.merged)
             state = "merged" if merged else ("open" if pull.state == "open" else "closed")
@@ -165,28 +159,10 @@ class GitHubPulls:
 
     def comment(self, number: int, body: str) -> None:
         """Comment on an issue or a PR (a PR is an issue for comments)."""
-        with _remote(f"commenting on #{number}"):
+        with mapped_errors(f"commenting on #{number}"):
             self.repo.get_issue(number).create_comment(body)
 
     def reopen(self, number: int) -> None:
         """Reopen issue ``number``."""
-        with _remote(f"reopening issue #{number}"):
+        with mapped_errors(f"reopening issue #{number}"):
             self.repo.get_issue(number).edit(state="open")
-
-
-@contextmanager
-def _remote(doing: str) -> Iterator[None]:
-    """Turn PyGithub's and requests' exceptions into RemoteError (retry next tick) or RemoteGone (it will not help)."""
-    from github import GithubException
-    from requests import RequestException
-
-    from aimon.remotes.github import classify
-    from aimon.state.db import utcnow
-
-    try:
-        yield
-    except (GithubException, RequestException) as exc:
-        trouble = classify(exc, utcnow())
-        if trouble.kind == "gone":
-            raise RemoteGone(f"{doing}: {trouble.detail}") from None
-        raise RemoteError(f"{doing}: {trouble.detail}; retrying next tick") from None

@@ -13,10 +13,12 @@ from typing import Any
 
 from aimon.config import Settings
 from aimon.errors import ConfigError, RemoteError
+from aimon.lock import try_lock
 from aimon.runtime import Context
 from aimon.stages.autofix import eligibility, worktree
 from aimon.stages.autofix.attempt import Attempt, AttemptReport, Recorder
 from aimon.stages.autofix.followup import follow_pulls
+from aimon.stages.autofix.pr import GitHubPulls
 from aimon.state.db import utcnow
 
 
@@ -66,8 +68,6 @@ def run_autofix(ctx: Context) -> AutofixResult:
         _check_pr_settings(settings)
     if ctx.dry_run:
         return _pass(ctx, mode, github)  # an in-memory state and nothing sent: no lock file either
-    from aimon.run import try_lock
-
     # Two passes at once (a core caller outside the run lock) must not open a second PR for the same error.
     path = settings.db_path.with_name(settings.db_path.name + ".autofix.lock")
     with try_lock(path) as held:
@@ -109,8 +109,6 @@ def _pass(ctx: Context, mode: str, github: Any) -> AutofixResult:
 
 
 def _github(settings: Settings) -> Any:
-    from aimon.stages.autofix.pr import GitHubPulls
-
     if not settings.github_token or not settings.github_repo:
         raise ConfigError(
             "AIMON_AUTOFIX=pr opens pull requests on GitHub: set GITHUB_TOKEN and AIMON_GITHUB_REPO "

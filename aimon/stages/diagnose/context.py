@@ -29,6 +29,7 @@ from aimon.config import CatalogEntry, Settings
 from aimon.model import LogRecord
 from aimon.redact import Redactor
 from aimon.stages.diagnose.source import SourceSnippet, display_path, own_frames, read_snippet, resolve_source
+from aimon.state import diagnoses
 
 WINDOW_BYTES = 1 << 20  # how far around the error the file is re-read for its request trail
 BEFORE_LINES = 20  # lines shown just before the error
@@ -94,9 +95,7 @@ def build_context(conn: sqlite3.Connection, settings: Settings, row: sqlite3.Row
                   memory_lines: list[str] | None = None) -> DiagnosisContext:
     """Gather the context of the fingerprint ``row`` (a ``fingerprints`` row) for its latest ``detection``."""
     fp = dict(row)
-    occurrences = conn.execute(
-        "SELECT id, ts, source, offset, request_id, record FROM occurrences WHERE fingerprint = ? ORDER BY id", (fp["fingerprint"],)
-    ).fetchall()
+    occurrences = diagnoses.occurrences_of(conn, fp["fingerprint"])
     records = [(occ, _load_record(occ["record"])) for occ in occurrences]
     ctx = DiagnosisContext(fingerprint=fp["fingerprint"], facts=_facts(fp, detection), catalog=settings.catalog.get(fp.get("error_code") or ""))
     picked = _pick_samples(records)

@@ -1,6 +1,6 @@
 """The offline diagnoser: a diagnosis from built-in knowledge (:mod:`aimon.stages.diagnose.rules`) and the error catalog.
 
-Same schema as the LLM's, ``source: heuristic``, and an honest confidence: a rule's confidence says how often that
+The same :class:`~aimon.model.Diagnosis` as the LLM's, ``source: heuristic``, and an honest confidence: a rule's confidence says how often that
 message means that cause; nothing matched means a low confidence and ``insufficient_evidence``. The rules classify the
 error's own message first (a ``Result::unwrap()`` / ``expect()`` panic by the error inside it), then the other lines
 of the same request, which often name the cause of a generic "request failed".
@@ -9,11 +9,11 @@ of the same request, which often name the cause of a generic "request failed".
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
+from aimon.model import SEVERITIES, Diagnosis, Severity
 from aimon.stages.diagnose.context import DiagnosisContext
 from aimon.stages.diagnose.rules import EXPECT_ERR, PANIC_RULE, RULES, UNWRAP_ERR, Rule
-from aimon.stages.diagnose.schema import SEVERITIES, validate
 
 MAX_CONFIDENCE = 0.85  # rules recognise messages; they never see the whole picture
 NOTHING_MATCHED = 0.2
@@ -46,7 +46,7 @@ def classify(text: str, is_panic: bool) -> tuple[Rule | None, Rule | None, str |
     return None, None, None
 
 
-def diagnose(ctx: DiagnosisContext) -> dict[str, Any]:
+def diagnose(ctx: DiagnosisContext) -> Diagnosis:
     """A diagnosis of a (redacted) context without any remote call."""
     facts = ctx.facts
     is_panic = _is_panic(facts)
@@ -62,12 +62,11 @@ def diagnose(ctx: DiagnosisContext) -> dict[str, Any]:
     else:
         result = _from_rule(ctx, rule if from_trail is None else from_trail, wrapper, from_trail is not None, evidence)
     _apply_catalog(ctx, result)
-    result["severity"] = _bump(result["severity"], facts)
-    validate(result)
+    result.severity = _bump(result.severity, facts)
     return result
 
 
-def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, via_trail: bool, evidence: list[str]) -> dict[str, Any]:
+def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, via_trail: bool, evidence: list[str]) -> Diagnosis:
     assert rule is not None or wrapper is not None
     facts = ctx.facts
     location = _location(ctx)
@@ -101,42 +100,42 @@ def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, vi
         confidence += 0.05
     if facts.get("target"):
         title = f"{title} in {facts['target']}"
-    return {
-        "title": _cap(title, 160),
-        "summary": _summary(ctx, rule.title if rule else "Panic on an Err value"),
-        "root_cause": root,
-        "evidence": evidence,
-        "suggested_fix": fix,
-        "severity": severity,
-        "category": category,
-        "auto_fixable": auto,
-        "auto_fixable_reason": reason,
-        "confidence": round(min(MAX_CONFIDENCE, max(0.05, confidence)), 2),
-        "insufficient_evidence": False,
-    }
+    return Diagnosis(
+        title=_cap(title, 160),
+        summary=_summary(ctx, rule.title if rule else "Panic on an Err value"),
+        root_cause=root,
+        evidence=evidence,
+        suggested_fix=fix,
+        severity=severity,
+        category=category,
+        auto_fixable=auto,
+        auto_fixable_reason=reason,
+        confidence=round(min(MAX_CONFIDENCE, max(0.05, confidence)), 2),
+        insufficient_evidence=False,
+    )
 
 
-def _unknown(ctx: DiagnosisContext, evidence: list[str]) -> dict[str, Any]:
+def _unknown(ctx: DiagnosisContext, evidence: list[str]) -> Diagnosis:
     facts = ctx.facts
     where = _location(ctx)
     look = ["the request trail" if ctx.trail else "the lines logged just before the error (aimon shows them when the log has request ids)"]
     if where:
         look.append(f"the code at {where}")
-    return {
-        "title": _cap(f"Unrecognised error: {facts.get('template') or 'no message'}", 160),
-        "summary": _summary(ctx, "No built-in rule recognises this message"),
-        "root_cause": "Unknown: the message matches none of the offline diagnoser's known failures, and nothing else in the context names a cause.",
-        "evidence": evidence,
-        "suggested_fix": f"Start from {' and '.join(look)}. Logging the underlying error with its source chain "
-                         "(e.g. `error = ?err` / `%err` with anyhow's {:#}) makes the next diagnosis precise; "
-                         "an LLM diagnosis (OPENAI_API_KEY or AIMON_LLM_BASE_URL) reads the whole context.",
-        "severity": "high" if _is_panic(facts) else "medium",
-        "category": "panic" if _is_panic(facts) else "unknown",
-        "auto_fixable": False,
-        "auto_fixable_reason": "The cause is unknown.",
-        "confidence": NOTHING_MATCHED,
-        "insufficient_evidence": True,
-    }
+    return Diagnosis(
+        title=_cap(f"Unrecognised error: {facts.get('template') or 'no message'}", 160),
+        summary=_summary(ctx, "No built-in rule recognises this message"),
+        root_cause="Unknown: the message matches none of the offline diagnoser's known failures, and nothing else in the context names a cause.",
+        evidence=evidence,
+        suggested_fix=f"Start from {' and '.join(look)}. Logging the underlying error with its source chain "
+                      "(e.g. `error = ?err` / `%err` with anyhow's {:#}) makes the next diagnosis precise; "
+                      "an LLM diagnosis (OPENAI_API_KEY or AIMON_LLM_BASE_URL) reads the whole context.",
+        severity="high" if _is_panic(facts) else "medium",
+        category="panic" if _is_panic(facts) else "unknown",
+        auto_fixable=False,
+        auto_fixable_reason="The cause is unknown.",
+        confidence=NOTHING_MATCHED,
+        insufficient_evidence=True,
+    )
 
 
 def _summary(ctx: DiagnosisContext, headline: str) -> str:
@@ -184,26 +183,27 @@ def _evidence(ctx: DiagnosisContext, supporting: list[tuple[str, Rule]]) -> list
     return evidence[:10]
 
 
-def _apply_catalog(ctx: DiagnosisContext, result: dict[str, Any]) -> None:
+def _apply_catalog(ctx: DiagnosisContext, result: Diagnosis) -> None:
     entry = ctx.catalog
     if entry is None:
         return
     if entry.description:
-        result["root_cause"] = f"The error catalog says {entry.code}: {entry.description.rstrip('. ')}. {result['root_cause']}"
-        result["confidence"] = round(min(MAX_CONFIDENCE, max(result["confidence"], 0.5) + 0.1), 2)
-        result["insufficient_evidence"] = False
+        result.root_cause = f"The error catalog says {entry.code}: {entry.description.rstrip('. ')}. {result.root_cause}"
+        result.confidence = round(min(MAX_CONFIDENCE, max(result.confidence, 0.5) + 0.1), 2)
+        result.insufficient_evidence = False
     extra = [f"Owner: {entry.owner}." if entry.owner else "", f"Runbook: {entry.runbook}" if entry.runbook else ""]
     if any(extra):
-        result["suggested_fix"] = f"{result['suggested_fix']} {' '.join(part for part in extra if part)}"
+        result.suggested_fix = f"{result.suggested_fix} {' '.join(part for part in extra if part)}"
     if entry.severity:
-        result["severity"] = entry.severity
+        # The settings accept only the severities a diagnosis has; the assignment checks it again.
+        result.severity = cast(Severity, entry.severity)
     if entry.auto_fixable is False:
-        result["auto_fixable"], result["auto_fixable_reason"] = False, f"The error catalog marks {entry.code} as not auto-fixable."
-    elif entry.auto_fixable and not result["auto_fixable"] and ctx.source is not None:
-        result["auto_fixable"], result["auto_fixable_reason"] = True, f"The error catalog marks {entry.code} as auto-fixable."
+        result.auto_fixable, result.auto_fixable_reason = False, f"The error catalog marks {entry.code} as not auto-fixable."
+    elif entry.auto_fixable and not result.auto_fixable and ctx.source is not None:
+        result.auto_fixable, result.auto_fixable_reason = True, f"The error catalog marks {entry.code} as auto-fixable."
 
 
-def _bump(severity: str, facts: dict[str, Any]) -> str:
+def _bump(severity: Severity, facts: dict[str, Any]) -> Severity:
     """One level up for a storm (a large spike or many occurrences in a window), never to critical by volume alone."""
     factor = float(facts.get("spike_factor") or 0)
     window = int(facts.get("window_count") or 0)
@@ -212,7 +212,7 @@ def _bump(severity: str, facts: dict[str, Any]) -> str:
     return severity
 
 
-def _max_severity(a: str, b: str) -> str:
+def _max_severity(a: Severity, b: Severity) -> Severity:
     return a if SEVERITIES.index(a) >= SEVERITIES.index(b) else b
 
 

@@ -6,8 +6,8 @@
   least :data:`MIN_SIMILARITY` — gets the earlier diagnosis as ``source: memory`` (``memory_of`` links the original),
   with its confidence scaled by the similarity. The LLM is asked only when that confidence is below
   :data:`TRUST_CONFIDENCE`.
-* A fix recorded for a fingerprint (:func:`record_fix`: an issue closed as fixed, a PR merged) is carried into the
-  suggestions for similar errors and into the context of a regression.
+* A fix recorded for a fingerprint (:func:`aimon.state.diagnoses.record_fix`: an issue closed as fixed, a PR merged)
+  is carried into the suggestions for similar errors and into the context of a regression.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from aimon.state.diagnoses import Fix, fixes_for
+from aimon.model import Diagnosis
+from aimon.state import diagnoses
+from aimon.state.diagnoses import Fix
 
 MIN_SIMILARITY = 0.6
 SAME_CODE_SIMILARITY = 0.9  # an error code names one failure; two templates may still differ in what they say
@@ -29,7 +31,7 @@ _TOKEN_RE = re.compile(r"<\*>|[A-Za-z_][A-Za-z0-9_]*|\d+")
 
 @dataclass(frozen=True)
 class Match:
-    """A diagnosed fingerprint similar to the one at hand."""
+    """A diagnosed fingerprint similar to the one at hand (``result``: its diagnosis as stored)."""
 
     fingerprint: str
     diagnosis_id: int
@@ -64,18 +66,8 @@ def similar(conn: sqlite3.Connection, row: dict[str, Any], limit: int = 3) -> li
     """
     own = frozenset(tokens(row.get("template") or ""))
     code = row.get("error_code")
-    rows = conn.execute(
-        """
-        SELECT f.fingerprint, f.error_code, f.template, d.id, d.source, d.result,
-               EXISTS (SELECT 1 FROM fixes x WHERE x.fingerprint = f.fingerprint) AS fixed
-        FROM diagnoses d JOIN fingerprints f ON f.fingerprint = d.fingerprint
-        WHERE d.id = (SELECT MAX(id) FROM diagnoses WHERE fingerprint = d.fingerprint) AND f.fingerprint <> ?
-        ORDER BY d.id DESC LIMIT ?
-        """,
-        (row["fingerprint"], MAX_CANDIDATES),
-    ).fetchall()
     found: list[Match] = []
-    for cand in rows:
+    for cand in diagnoses.memory_candidates(conn, row["fingerprint"], MAX_CANDIDATES):
         if cand["source"] == "heuristic" and not cand["fixed"]:
             continue
         score = jaccard(own, tokens(cand["template"]))
@@ -85,20 +77,20 @@ def similar(conn: sqlite3.Connection, row: dict[str, Any], limit: int = 3) -> li
         if score < MIN_SIMILARITY:
             continue
         found.append(Match(cand["fingerprint"], int(cand["id"]), cand["source"], json.loads(cand["result"]), round(score, 2), why,
-                           fixes_for(conn, cand["fingerprint"])))
+                           diagnoses.fixes_for(conn, cand["fingerprint"])))
     found.sort(key=lambda match: (match.confidence, match.similarity), reverse=True)
     return found[:limit]
 
 
-def suggestion(match: Match, template: str) -> dict[str, Any]:
-    """The diagnosis result to store for a new fingerprint from a similar diagnosed one (``source: memory``)."""
+def suggestion(match: Match, template: str) -> Diagnosis:
+    """The diagnosis to store for a new fingerprint from a similar diagnosed one (``source: memory``)."""
     result = dict(match.result)
     result["summary"] = f"Looks like the already diagnosed error {match.fingerprint[:8]} ({match.why}): {match.result.get('summary', '')}"
     result["evidence"] = [f"[memory] {match.why} as {match.fingerprint[:8]}: {match.result.get('title', '')}", *match.result.get("evidence", [])][:20]
     result["confidence"] = match.confidence
     if match.fixes:
         result["suggested_fix"] = f"{fix_note(match.fixes)} {result.get('suggested_fix', '')}".strip()
-    return result
+    return Diagnosis.model_validate(result)
 
 
 def fix_note(fixes: tuple[Fix, ...]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from aimon.model import Category, Severity
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -17,11 +19,11 @@ class Rule:
 
     name: str
     pattern: re.Pattern[str]
-    category: str
+    category: Category
     title: str
     root_cause: str
     fix: str
-    severity: str = "medium"
+    severity: Severity = "medium"
     confidence: float = 0.6
     auto_fixable: bool = False  # only for local code changes, and only when the location is known
     auto_reason: str = "The fix is outside the code (configuration, capacity or another service) or needs a design decision."

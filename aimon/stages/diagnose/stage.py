@@ -16,44 +16,27 @@ Each diagnosis is written in its own transaction. ``--dry-run`` sends nothing: i
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from aimon.model import Diagnosis
 from aimon.redact import Redactor
 from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, price_of
 from aimon.runtime import Context
 from aimon.stages.diagnose import heuristics, memory
 from aimon.stages.diagnose.context import build_context
 from aimon.stages.diagnose.prompt import build_prompt
-from aimon.stages.diagnose.schema import SCHEMA, SCHEMA_NAME, STRICT_SCHEMA, validate
-from aimon.state.db import iso, transaction, utcnow
-from aimon.state.diagnoses import latest_diagnosis, monthly_spend
-from aimon.state.groups import canonical_sql, ignored_sql
+from aimon.state import diagnoses
+from aimon.state.db import transaction, utcnow
 
 MIN_CALL_SECONDS = 5.0  # below this much time left in the tick, no new LLM call is started
-
-_PENDING_SQL = """
-SELECT f.*, d.id AS detection_id, d.kind AS detection_kind, d.window_start, d.window_end, d.count AS window_count,
-       d.baseline, g.id AS diagnosis_id
-FROM fingerprints f
-JOIN detections d ON d.id = (SELECT MAX(id) FROM detections WHERE fingerprint = f.fingerprint)
-LEFT JOIN diagnoses g ON g.id = (SELECT MAX(id) FROM diagnoses WHERE fingerprint = f.fingerprint)
-WHERE NOT {ignored}
-  AND {canonical}
-  AND (g.id IS NULL
-       OR COALESCE(f.error_code, '') <> COALESCE(g.error_code, '')
-       OR EXISTS (SELECT 1 FROM detections r WHERE r.fingerprint = f.fingerprint AND r.kind = 'regression'
-                  AND r.id > COALESCE(g.detection_id, 0)))
-ORDER BY d.id
-LIMIT :limit
-""".format(ignored=ignored_sql("f", ":now"), canonical=canonical_sql("f"))
+SCHEMA_NAME = "diagnosis"  # the name the structured-output request gives the Diagnosis schema
 
 
 @dataclass
 class Diagnosed:
-    """One stored diagnosis, as ``aimon diagnose`` reports it."""
+    """One stored diagnosis, as ``aimon diagnose`` reports it (``result``: the diagnosis as stored)."""
 
     id: int
     fingerprint: str
@@ -112,11 +95,6 @@ class DiagnoseResult:
         }
 
 
-def pending_work(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
-    """Fingerprints to diagnose now (oldest detection first), with their latest detection's columns."""
-    return conn.execute(_PENDING_SQL, {"now": iso(utcnow()), "limit": limit}).fetchall()
-
-
 def run_diagnose(ctx: Context, limit: int = 20) -> DiagnoseResult:
     """Diagnose up to ``limit`` pending fingerprints; see the module docstring."""
     return _Run(ctx).run(limit)
@@ -133,8 +111,8 @@ class _Run:
         self.announced = False
 
     def run(self, limit: int) -> DiagnoseResult:
-        work = pending_work(self.conn, limit)
-        first_call = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM llm_calls").fetchone()[0]
+        work = diagnoses.pending(self.conn, utcnow(), limit)
+        first_call = diagnoses.last_llm_call_id(self.conn)
         if work:
             self.result.offline_reason = self.llm.unavailable_reason
             if self.result.offline_reason is None:
@@ -145,8 +123,8 @@ class _Run:
                 self._leave(row, "the tick's time budget is spent")
                 continue
             self._one(row)
-        self.result.llm_calls = self.conn.execute("SELECT COUNT(*) FROM llm_calls WHERE id > ?", (first_call,)).fetchone()[0]
-        self.result.month_spend_usd = monthly_spend(self.conn)
+        self.result.llm_calls = diagnoses.llm_calls_after(self.conn, first_call)
+        self.result.month_spend_usd = diagnoses.monthly_spend(self.conn)
         return self.result
 
     def _announce(self, message: str) -> None:
@@ -160,9 +138,9 @@ class _Run:
     def _one(self, row: sqlite3.Row) -> None:
         fp = dict(row)
         reason = _reason(self.conn, fp)
-        previous = latest_diagnosis(self.conn, fp["fingerprint"]) if reason != "new" else None
+        previous = diagnoses.latest_diagnosis(self.conn, fp["fingerprint"]) if reason != "new" else None
         matches = memory.similar(self.conn, fp)
-        own_fixes = memory.fixes_for(self.conn, fp["fingerprint"])
+        own_fixes = diagnoses.fixes_for(self.conn, fp["fingerprint"])
         detection = {"kind": fp["detection_kind"], "window_start": fp["window_start"], "window_end": fp["window_end"],
                      "count": fp["window_count"], "baseline": fp["baseline"]}
         raw = build_context(self.conn, self.settings, row, detection, memory.context_lines(matches, previous, own_fixes))
@@ -192,7 +170,7 @@ class _Run:
         timeout, retries = _call_limits(self.settings.llm_timeout, remaining)
         try:
             answer = self.llm.structured(purpose="diagnose", fingerprint=fp["fingerprint"], system=prompt.system, user=prompt.user,
-                                         schema_name=SCHEMA_NAME, schema=SCHEMA, validate_schema=STRICT_SCHEMA, timeout=timeout, max_retries=retries)
+                                         schema_name=SCHEMA_NAME, answer=Diagnosis, timeout=timeout, max_retries=retries)
         except LLMTransient as exc:
             self.paused = str(exc)
             self._leave(row, str(exc))
@@ -215,36 +193,33 @@ class _Run:
     # -- outcomes -----------------------------------------------------------------------------------------------------
 
     def _fallback(self, fp: dict[str, Any], reason: str, ctx: Any, best: memory.Match | None, matches: list[memory.Match],
-                  own_fixes: tuple[memory.Fix, ...], *, note: str, prompt_tokens: int | None = None) -> None:
+                  own_fixes: tuple[diagnoses.Fix, ...], *, note: str, prompt_tokens: int | None = None) -> None:
         """The offline diagnosis, or a weaker memory match when it is the more confident of the two."""
         result = heuristics.diagnose(ctx)
-        if best is not None and best.confidence > result["confidence"]:
+        if best is not None and best.confidence > result.confidence:
             self._store_memory(fp, reason, best, note=f"{note}; memory: {best.why} as {best.fingerprint}")
             return
         fixed = [match for match in matches if match.fixes]
         if fixed:
-            result["suggested_fix"] = f"{result['suggested_fix']} A similar error ({fixed[0].fingerprint[:8]}) was fixed before: {memory.fix_note(fixed[0].fixes)}"
+            result.suggested_fix = f"{result.suggested_fix} A similar error ({fixed[0].fingerprint[:8]}) was fixed before: {memory.fix_note(fixed[0].fixes)}"
         if reason == "regression" and own_fixes:
-            result["summary"] = f"{result['summary']} It was marked fixed before ({memory.fix_note(own_fixes)}) and came back."
+            result.summary = f"{result.summary} It was marked fixed before ({memory.fix_note(own_fixes)}) and came back."
         self._store(fp, reason, "heuristic", result, note=note, prompt_tokens=prompt_tokens)
 
     def _store_memory(self, fp: dict[str, Any], reason: str, match: memory.Match, *, note: str) -> None:
-        root = self.conn.execute("SELECT COALESCE(memory_of, id) FROM diagnoses WHERE id = ?", (match.diagnosis_id,)).fetchone()[0]
-        self._store(fp, reason, "memory", memory.suggestion(match, fp.get("template") or ""), memory_of=int(root), note=note)
+        root = diagnoses.memory_root(self.conn, match.diagnosis_id)
+        self._store(fp, reason, "memory", memory.suggestion(match, fp.get("template") or ""), memory_of=root, note=note)
 
-    def _store(self, fp: dict[str, Any], reason: str, source: str, result: dict[str, Any], *, model: str | None = None,
+    def _store(self, fp: dict[str, Any], reason: str, source: str, result: Diagnosis, *, model: str | None = None,
                tokens_in: int = 0, tokens_out: int = 0, cost: float = 0.0, memory_of: int | None = None, note: str | None = None,
                prompt_tokens: int | None = None) -> None:
-        validate(result)
         with transaction(self.conn) as conn:
-            cursor = conn.execute(
-                "INSERT INTO diagnoses (fingerprint, detection_id, source, model, result, tokens_in, tokens_out, cost_usd, created_at,"
-                " memory_of, error_code, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (fp["fingerprint"], fp["detection_id"], source, model, json.dumps(result, ensure_ascii=False), tokens_in, tokens_out,
-                 cost, iso(utcnow()), memory_of, fp.get("error_code"), note),
+            stored = diagnoses.insert_diagnosis(
+                conn, fingerprint=fp["fingerprint"], detection_id=fp["detection_id"], source=source, result=result, model=model,
+                tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, memory_of=memory_of, error_code=fp.get("error_code"), note=note,
             )
-        self.result.diagnosed.append(Diagnosed(int(cursor.lastrowid or 0), fp["fingerprint"], fp["detection_id"], reason, source, model,
-                                               result, tokens_in, tokens_out, cost, memory_of, note, prompt_tokens))
+        self.result.diagnosed.append(Diagnosed(stored, fp["fingerprint"], fp["detection_id"], reason, source, model,
+                                               result.model_dump(), tokens_in, tokens_out, cost, memory_of, note, prompt_tokens))
 
     def _leave(self, row: sqlite3.Row, why: str) -> None:
         self.result.pending.append({"fingerprint": row["fingerprint"], "reason": why})
@@ -253,8 +228,7 @@ class _Run:
 def _reason(conn: sqlite3.Connection, fp: dict[str, Any]) -> str:
     if fp["diagnosis_id"] is None:
         return "new"
-    previous = conn.execute("SELECT detection_id, error_code FROM diagnoses WHERE id = ?", (fp["diagnosis_id"],)).fetchone()
-    if (previous["error_code"] or "") != (fp.get("error_code") or ""):
+    if (diagnoses.diagnosed_error_code(conn, fp["diagnosis_id"]) or "") != (fp.get("error_code") or ""):
         return "new-error-code"
     return "regression"
 

@@ -9,14 +9,14 @@ either, it was closed as fixed by hand.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from aimon.remotes.github import classify, web_url
+from aimon.remotes.github import GitHubError, GitHubGone, IssueTracker, web_url
 from aimon.runtime import Context
-from aimon.state.db import iso, transaction
+from aimon.state import links
+from aimon.state.db import transaction
 from aimon.state.diagnoses import record_fix
 
 POLL_PER_TICK = 5
@@ -24,24 +24,24 @@ POLL_INTERVAL = timedelta(minutes=10)
 MIN_SECONDS = 5.0
 
 
-def read_back(ctx: Context, repo: Any, result: Any, at: datetime, errors: tuple[type[Exception], ...]) -> str | None:
+def read_back(ctx: Context, tracker: IssueTracker, result: Any, at: datetime) -> str | None:
     """Read back due open issues; returns the reason to stop the stage (token or repository refused), else None."""
     web = web_url(ctx.settings)
     for row in due_polls(ctx.db, at):
         if ctx.deadline.remaining() < MIN_SECONDS:
             return None
         try:
-            gh_issue = repo.get_issue(row["number"])
-            data = gh_issue.raw_data  # one GET
-            how = closure(gh_issue, data, web, result.repo) if data["state"] == "closed" else None
-        except errors as exc:
-            if getattr(exc, "status", None) in (404, 410):
+            data = tracker.read(row["number"])  # one GET
+            how = closure(tracker, row["number"], data, web, result.repo) if data["state"] == "closed" else None
+        except GitHubGone as exc:
+            if exc.trouble.status in (404, 410):
                 # Deleted or moved: checked for now; a recurrence finds out and files again. The others still get read.
                 with transaction(ctx.db):
-                    _checked(ctx.db, row["fingerprint"], at)
+                    links.mark_checked(ctx.db, row["fingerprint"], at)
                 continue
-            trouble = classify(exc, at)  # a rate limit or an outage waits for a later tick
-            return trouble.detail if trouble.kind == "gone" else None
+            return exc.trouble.detail
+        except GitHubError:
+            return None  # a rate limit or an outage waits for a later tick
         with transaction(ctx.db):
             record(ctx.db, row["fingerprint"], data, how, at)
         if data["state"] == "closed":
@@ -54,44 +54,26 @@ def read_back(ctx: Context, repo: Any, result: Any, at: datetime, errors: tuple[
 
 def due_polls(conn: sqlite3.Connection, at: datetime) -> list[sqlite3.Row]:
     """The open issues to read back this tick (at most :data:`POLL_PER_TICK`, least recently checked first)."""
-    return conn.execute(
-        """SELECT i.fingerprint, i.number, i.url FROM issues i LEFT JOIN issue_polls p USING (fingerprint)
-           WHERE i.state = 'open' AND (p.checked_at IS NULL OR p.checked_at <= ?)
-           ORDER BY p.checked_at IS NOT NULL, p.checked_at LIMIT ?""",
-        (iso(at - POLL_INTERVAL), POLL_PER_TICK),
-    ).fetchall()
+    return links.unchecked_open_issues(conn, at - POLL_INTERVAL, POLL_PER_TICK)
 
 
 def record(conn: sqlite3.Connection, fingerprint: str, data: dict[str, Any], how: tuple[str, str] | None, at: datetime) -> None:
     """Inside the caller's transaction: the issue as read, and for a closed one the resolution and the fix."""
     labels = [label["name"] for label in data.get("labels") or []]
-    _checked(conn, fingerprint, at)
-    conn.execute(
-        "UPDATE issues SET state = ?, labels = ?, updated_at = ? WHERE fingerprint = ?",
-        (data["state"], json.dumps(labels), iso(at), fingerprint),
-    )
+    links.mark_checked(conn, fingerprint, at)
+    links.update_issue(conn, fingerprint, data["state"], labels, at)
     if data["state"] != "closed":
         return
-    conn.execute(
-        "UPDATE fingerprints SET state = 'resolved', resolved_at = ? WHERE fingerprint = ? AND state = 'active'",
-        (iso(at), fingerprint),
-    )
+    links.resolve_if_active(conn, fingerprint, at)
     if how is not None:
         record_fix(conn, fingerprint, *how)
 
 
-def _checked(conn: sqlite3.Connection, fingerprint: str, at: datetime) -> None:
-    conn.execute(
-        "INSERT INTO issue_polls (fingerprint, checked_at) VALUES (?, ?) ON CONFLICT(fingerprint) DO UPDATE SET checked_at = excluded.checked_at",
-        (fingerprint, iso(at)),
-    )
-
-
-def closure(gh_issue: Any, data: dict[str, Any], web: str, repo: str) -> tuple[str, str] | None:
-    """``(how, url)`` for :func:`aimon.stages.diagnose.memory.record_fix`, or ``None`` when closed as not planned."""
+def closure(tracker: IssueTracker, number: int, data: dict[str, Any], web: str, repo: str) -> tuple[str, str] | None:
+    """``(how, url)`` for :func:`aimon.state.diagnoses.record_fix`, or ``None`` when closed as not planned."""
     if data.get("state_reason") == "not_planned":
         return None
-    events = [event.raw_data for event in gh_issue.get_timeline().get_page(0)]
+    events = tracker.timeline(number)
     closed = [event for event in events if event.get("event") == "closed"]
     commit = (closed[-1].get("commit_id") if closed else None) or None
     merged = [

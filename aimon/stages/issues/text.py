@@ -13,13 +13,13 @@ import re
 import sqlite3
 import urllib.parse
 from collections.abc import Sequence
-from typing import Any
 
 from aimon.config import Settings
 from aimon.markdown import ZWSP, escape, fence, inline_code, shorten, shorten_lines, visible_controls
 from aimon.redact import Redactor
 from aimon.remotes.github import web_url
 from aimon.stages.delivery import Incident
+from aimon.state import outbox
 
 TITLE_MAX = 256
 BODY_MAX = 60_000  # GitHub refuses bodies over 65536 characters
@@ -76,39 +76,34 @@ def issue_body(conn: sqlite3.Connection, settings: Settings, incident: Incident,
     return _fit_body(body, BODY_MAX - len(tail)) + tail
 
 
-def recurrence_comment(incident: Incident, detections: Sequence[dict[str, Any]]) -> str:
-    """The one comment per interval on an open issue: what happened since, with the current counts."""
-    kinds = _kinds(detections)
-    return f"**Still happening** ({kinds}).\n\n" + _counts(incident)
+def recurrence_comment(incident: Incident, kinds: Sequence[str]) -> str:
+    """The one comment per interval on an open issue: what happened since (the ``kinds`` of the detections), with the
+    current counts."""
+    return f"**Still happening** ({_kinds(kinds)}).\n\n" + _counts(incident)
 
 
-def regression_comment(incident: Incident, detections: Sequence[dict[str, Any]]) -> str:
+def regression_comment(incident: Incident, kinds: Sequence[str]) -> str:
     """The comment that goes with reopening a closed issue."""
     return (
-        f"**Regression:** this error came back after the issue was closed ({_kinds(detections)}), so aimon reopened it.\n\n"
+        f"**Regression:** this error came back after the issue was closed ({_kinds(kinds)}), so aimon reopened it.\n\n"
         + _counts(incident)
     )
 
 
 def request_trail(conn: sqlite3.Connection, fingerprint: str) -> tuple[str | None, list[str]]:
     """The latest request id seen with ``fingerprint`` and the recorded lines of that request, oldest first."""
-    row = conn.execute(
-        "SELECT request_id FROM occurrences WHERE fingerprint = ? AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-        (fingerprint,),
-    ).fetchone()
-    if row is None:
+    request_id = outbox.latest_request_id(conn, fingerprint)
+    if request_id is None:
         return None, []
     lines = []
-    for occurrence in conn.execute(
-        "SELECT ts, record FROM occurrences WHERE request_id = ? ORDER BY ts, id LIMIT ?", (row["request_id"], TRAIL_MAX)
-    ):
+    for occurrence in outbox.request_occurrences(conn, request_id, TRAIL_MAX):
         try:
             record = json.loads(occurrence["record"])
         except ValueError:
             continue
         target = f" {record.get('target')}:" if record.get("target") else ""
         lines.append(f"{occurrence['ts'] or ''} {record.get('level', '')}{target} {record.get('message', '')}".strip())
-    return row["request_id"], lines
+    return request_id, lines
 
 
 def source_link(settings: Settings, file: str | None, line: int | None) -> str | None:
@@ -169,10 +164,10 @@ def _counts(incident: Incident) -> str:
     )
 
 
-def _kinds(detections: Sequence[dict[str, Any]]) -> str:
+def _kinds(kinds: Sequence[str]) -> str:
     counted: dict[str, int] = {}
-    for detection in detections:
-        counted[detection["kind"]] = counted.get(detection["kind"], 0) + 1
+    for kind in kinds:
+        counted[kind] = counted.get(kind, 0) + 1
     return ", ".join(f"{count} {kind}" if count > 1 else kind for kind, count in counted.items()) or "recurrence"
 
 

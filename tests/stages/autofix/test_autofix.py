@@ -15,6 +15,30 @@ import responses
 from aimon.state.db import iso, open_db, utcnow
 from tests.gitrepo import git, remote_and_clone
 
+# The schema the model is asked to answer in (strict mode: every property required, nothing else allowed).
+EDITS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["summary", "rationale", "edits"],
+    "properties": {
+        "summary": {"type": "string", "description": "One line: what the change does."},
+        "rationale": {"type": "string", "description": "Why this fixes the diagnosed error."},
+        "edits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "search", "replace"],
+                "properties": {
+                    "path": {"type": "string", "description": "Repository-relative path of a file given above."},
+                    "search": {"type": "string", "description": "Exact text of that file, matching once."},
+                    "replace": {"type": "string", "description": "The text that takes its place."},
+                },
+            },
+        },
+    },
+}
+
 FP = "3fa9c2d41b7e8a60"
 BRANCH = "aimon/fix-3fa9c2d4"
 API = "https://api.github.com:443/repos/acme/shop"  # PyGithub always names the port
@@ -256,6 +280,7 @@ def test_a_good_fix_becomes_a_tested_draft_pr(world: World, monkeypatch: pytest.
     assert "ops@example.com" not in user and "<email-1>" in user
     assert "Its diagnosis (untrusted)" in user
     assert request.body["response_format"]["json_schema"]["name"] == "autofix_edits"
+    assert request.body["response_format"]["json_schema"]["schema"] == EDITS_SCHEMA
     assert world.rows("SELECT purpose, fingerprint FROM llm_calls") == [{"purpose": "autofix", "fingerprint": FP}]
 
     # Recorded; the user's checkout untouched; no worktree left behind.

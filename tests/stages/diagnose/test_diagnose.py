@@ -13,9 +13,10 @@ import pytest
 
 from aimon.clock import Deadline
 from aimon.config import load_settings
+from aimon.model import Diagnosis
+from aimon.remotes.llm import response_schema
 from aimon.runtime import Context
 from aimon.stages.diagnose.prompt import SYSTEM_PROMPT
-from aimon.stages.diagnose.schema import SCHEMA
 from aimon.stages.diagnose.stage import run_diagnose
 from aimon.state.db import iso, open_db, utcnow
 from aimon.state.diagnoses import latest_diagnosis, monthly_spend, record_fix
@@ -146,7 +147,7 @@ def test_exact_prompt_redacted_with_trail_and_source(tmp_path: Path, cli: Any, o
     [request] = openai_server.requests
     body = request.body
     assert body["model"] == "gpt-4o-mini"
-    assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "diagnosis", "schema": SCHEMA, "strict": True}}
+    assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "diagnosis", "schema": response_schema(Diagnosis), "strict": True}}
     system, user = body["messages"]
     assert system == {"role": "system", "content": SYSTEM_PROMPT}
     with db(tmp_path) as conn:
@@ -455,3 +456,25 @@ def test_memory_matches_a_similar_template_without_an_error_code(tmp_path: Path,
     assert (item["source"], item["memory_of"], item["result"]["title"]) == ("memory", 1, "Rates provider unreachable")
     assert item["result"]["summary"].startswith(f"Looks like the already diagnosed error {fp[:8]} (similar message (0.")
     assert len(openai_server.requests) == 1
+
+
+def test_a_diagnosis_stored_by_an_earlier_version_still_teaches_memory(tmp_path: Path, cli: Any) -> None:
+    fp, _ = order_incident(tmp_path)
+    old = dict(reversed(list(answer(confidence=1).items())))  # keys in the order a model chose, an integer confidence
+    with db(tmp_path) as conn:
+        detection = conn.execute("SELECT id FROM detections WHERE fingerprint = ?", (fp,)).fetchone()[0]
+        conn.execute("INSERT INTO diagnoses (fingerprint, detection_id, source, model, result, created_at, error_code)"
+                     " VALUES (?, ?, 'llm', 'gpt-4o-mini', ?, ?, 'DB_UNIQUE')", (fp, detection, json.dumps(old), iso(utcnow())))
+        assert latest_diagnosis(conn, fp)["result"] == old  # type: ignore[index]
+    more = write_log(tmp_path / "more.log", [event(9, "ERROR", "could not store order", code="DB_UNIQUE", target="shop::worker")])
+    [fp2] = seed(tmp_path / "state.db", more).values()
+    [item] = cli("diagnose", "--json").json()["diagnosed"]
+    assert (item["fingerprint"], item["source"], item["memory_of"]) == (fp2, "memory", 1)
+    why = "same error code DB_UNIQUE"
+    assert item["result"] == old | {
+        "summary": f"Looks like the already diagnosed error {fp[:8]} ({why}): {old['summary']}",
+        "evidence": [f"[memory] {why} as {fp[:8]}: {old['title']}", *old["evidence"]],
+        "confidence": 0.9,
+    }
+    assert list(item["result"]) == list(answer())  # stored and shown in the diagnosis' own field order
+    assert diagnoses(tmp_path)[-1]["result"] == item["result"]

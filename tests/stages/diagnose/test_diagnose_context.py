@@ -103,9 +103,9 @@ def test_panic_in_a_dependency_uses_the_first_own_frame_and_lists_own_frames(tmp
     assert ctx.source is not None and (ctx.source.path, ctx.source.line, ctx.source.fn_name) == ("src/jobs/cleanup.rs", 21, "run")
     assert ctx.before == ["[B1] 2026-03-02T10:15:01.000Z INFO shop::jobs: cleanup job started"]
     result = heuristics.diagnose(ctx)
-    assert result["title"] == "Tokio runtime built without the time or IO driver"
-    assert result["auto_fixable"] is True and result["category"] == "configuration"
-    assert "[src/jobs/cleanup.rs:21] (in fn run) tokio::time::sleep(Duration::from_secs(60)).await;" in result["evidence"]
+    assert result.title == "Tokio runtime built without the time or IO driver"
+    assert result.auto_fixable is True and result.category == "configuration"
+    assert "[src/jobs/cleanup.rs:21] (in fn run) tokio::time::sleep(Duration::from_secs(60)).await;" in result.evidence
 
 
 def test_trail_is_read_within_the_window_around_the_stored_offset(tmp_path: Path) -> None:
@@ -198,10 +198,10 @@ def test_catalog_entry_is_in_the_context(tmp_path: Path) -> None:
     assert ("## Error catalog entry\ncode: PAY_DECLINED\ndescription: The payment provider declined the card\nseverity: low\nowner: payments\n"
             "runbook: https://wiki.example.com/pay\nauto_fixable: false\n") in prompt.user
     result = heuristics.diagnose(ctx)
-    assert result["severity"] == "low" and result["insufficient_evidence"] is False
-    assert result["root_cause"].startswith("The error catalog says PAY_DECLINED: The payment provider declined the card.")
-    assert result["suggested_fix"].endswith("Owner: payments. Runbook: https://wiki.example.com/pay")
-    assert result["auto_fixable"] is False
+    assert result.severity == "low" and result.insufficient_evidence is False
+    assert result.root_cause.startswith("The error catalog says PAY_DECLINED: The payment provider declined the card.")
+    assert result.suggested_fix.endswith("Owner: payments. Runbook: https://wiki.example.com/pay")
+    assert result.auto_fixable is False
 
 
 @pytest.mark.parametrize("long_line", [True, False])

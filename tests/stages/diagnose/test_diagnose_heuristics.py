@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from aimon.config import CatalogEntry
+from aimon.model import Diagnosis
 from aimon.stages.diagnose import heuristics
 from aimon.stages.diagnose.context import DiagnosisContext
-from aimon.stages.diagnose.schema import validate
 from aimon.stages.diagnose.source import SourceSnippet
 
 
@@ -78,40 +78,40 @@ CASES = [
 def test_known_failures_are_recognised(message: str, title: str, category: str) -> None:
     panic = message.startswith(("called `", "index out", "attempt to", "byte index", "there is no", "Cannot ", "A Tokio", "The Tokio", "`spawn", "Overlapping"))
     result = heuristics.diagnose(ctx_for(message, panic=panic))
-    validate(result)
-    assert result["title"] == title
-    assert result["category"] == category
-    assert result["insufficient_evidence"] is False
-    assert 0.4 <= result["confidence"] <= heuristics.MAX_CONFIDENCE
-    assert result["suggested_fix"] and result["root_cause"]
+    assert Diagnosis.model_validate(result.model_dump()) == result  # what is stored loads back as the same diagnosis
+    assert result.title == title
+    assert result.category == category
+    assert result.insufficient_evidence is False
+    assert 0.4 <= result.confidence <= heuristics.MAX_CONFIDENCE
+    assert result.suggested_fix and result.root_cause
 
 
 def test_unwrap_on_err_is_classified_by_the_error_inside() -> None:
     message = 'called `Result::unwrap()` on an `Err` value: Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }'
     result = heuristics.diagnose(ctx_for(message, panic=True, target="shop::cache"))
-    assert result["title"] == "Panic: .unwrap() on an Err — Connection refused by a dependency in shop::cache"
-    assert result["category"] == "connectivity" and result["severity"] == "high"
-    assert result["root_cause"].startswith("The code calls .unwrap() on a Result that was Err")
-    assert "Nothing listens at the address" in result["root_cause"]
-    assert result["auto_fixable"] is False  # no source to check the change against
+    assert result.title == "Panic: .unwrap() on an Err — Connection refused by a dependency in shop::cache"
+    assert result.category == "connectivity" and result.severity == "high"
+    assert result.root_cause.startswith("The code calls .unwrap() on a Result that was Err")
+    assert "Nothing listens at the address" in result.root_cause
+    assert result.auto_fixable is False  # no source to check the change against
 
 
 def test_expect_on_err_uses_the_message_after_the_expect_text() -> None:
     result = heuristics.diagnose(ctx_for("failed to connect to redis: Connection refused (os error 111)", panic=True))
-    assert result["category"] == "connectivity"
+    assert result.category == "connectivity"
 
 
 def test_generic_panic_is_low_confidence_but_named() -> None:
     result = heuristics.diagnose(ctx_for("invariant broken: cart has no owner", panic=True))
-    assert result["title"] == "Panic" and result["category"] == "panic" and result["confidence"] == 0.45
+    assert result.title == "Panic" and result.category == "panic" and result.confidence == 0.45
 
 
 def test_nothing_matched_is_honest() -> None:
     result = heuristics.diagnose(ctx_for("widget frobnication failed for batch"))
-    assert result["confidence"] == heuristics.NOTHING_MATCHED
-    assert result["insufficient_evidence"] is True and result["auto_fixable"] is False and result["category"] == "unknown"
-    assert result["title"] == "Unrecognised error: widget frobnication failed for batch"
-    assert "LLM diagnosis" in result["suggested_fix"]
+    assert result.confidence == heuristics.NOTHING_MATCHED
+    assert result.insufficient_evidence is True and result.auto_fixable is False and result.category == "unknown"
+    assert result.title == "Unrecognised error: widget frobnication failed for batch"
+    assert "LLM diagnosis" in result.suggested_fix
 
 
 def test_a_generic_error_is_explained_by_the_request_trail() -> None:
@@ -120,14 +120,14 @@ def test_a_generic_error_is_explained_by_the_request_trail() -> None:
     ctx = ctx_for("request failed", trail=trail)
     ctx.trail_error_index = 2
     result = heuristics.diagnose(ctx)
-    assert result["title"] == "Database connection pool exhausted (named by the request's earlier lines)"
-    assert result["confidence"] == 0.55
-    assert "[T2] 10:00:02 WARN shop::db: pool timed out while waiting for an open connection" in result["evidence"]
+    assert result.title == "Database connection pool exhausted (named by the request's earlier lines)"
+    assert result.confidence == 0.55
+    assert "[T2] 10:00:02 WARN shop::db: pool timed out while waiting for an open connection" in result.evidence
 
 
 def test_info_lines_in_the_trail_do_not_name_a_cause() -> None:
     ctx = ctx_for("request failed", trail=["[T1] 10:00:01 INFO shop::api: finished status=503 Service Unavailable"])
-    assert heuristics.diagnose(ctx)["insufficient_evidence"] is True
+    assert heuristics.diagnose(ctx).insufficient_evidence is True
 
 
 def test_source_makes_local_panics_auto_fixable_and_cites_the_line() -> None:
@@ -135,8 +135,8 @@ def test_source_makes_local_panics_auto_fixable_and_cites_the_line() -> None:
     ctx.source = SourceSnippet(path="src/cart.rs", line=3, lines=[(1, "fn first(v: &[Item]) -> &Item {"), (2, "    // the cart may be empty"), (3, "    &v[0]")],
                                fn_name="first", fn_line=1)
     result = heuristics.diagnose(ctx)
-    assert result["auto_fixable"] is True and result["confidence"] == 0.8
-    assert "[src/cart.rs:3] (in fn first) &v[0]" in result["evidence"]
+    assert result.auto_fixable is True and result.confidence == 0.8
+    assert "[src/cart.rs:3] (in fn first) &v[0]" in result.evidence
 
 
 def test_catalog_not_auto_fixable_wins() -> None:
@@ -144,14 +144,14 @@ def test_catalog_not_auto_fixable_wins() -> None:
     ctx.source = SourceSnippet(path="src/cart.rs", line=1, lines=[(1, "&v[0]")])
     ctx.catalog = CatalogEntry(code="CART", auto_fixable=False)
     result = heuristics.diagnose(ctx)
-    assert result["auto_fixable"] is False and "catalog" in result["auto_fixable_reason"]
+    assert result.auto_fixable is False and "catalog" in result.auto_fixable_reason
 
 
 def test_a_large_spike_raises_the_severity_one_level() -> None:
     quiet = heuristics.diagnose(ctx_for("deadline has elapsed"))
     storm = heuristics.diagnose(ctx_for("deadline has elapsed", detection="spike", spike_factor=25.0, window_count=500))
-    assert (quiet["severity"], storm["severity"]) == ("medium", "high")
-    assert "Spiking: 500 in the last window, 25.0× the baseline." in storm["summary"]
+    assert (quiet.severity, storm.severity) == ("medium", "high")
+    assert "Spiking: 500 in the last window, 25.0× the baseline." in storm.summary
 
 
 @pytest.mark.parametrize("message", [
@@ -160,11 +160,11 @@ def test_a_large_spike_raises_the_severity_one_level() -> None:
     "deadpool: Timeout(Wait)",
 ])
 def test_pool_exhaustion_wordings(message: str) -> None:
-    assert heuristics.diagnose(ctx_for(message))["title"] == "Database connection pool exhausted"
+    assert heuristics.diagnose(ctx_for(message)).title == "Database connection pool exhausted"
 
 
 def test_catalog_description_is_quoted_once() -> None:
     ctx = ctx_for("payment provider returned 503 Service Unavailable")
     ctx.catalog = CatalogEntry(code="UPSTREAM_5XX", description="The payment provider answered with a 5xx status.")
-    assert heuristics.diagnose(ctx)["root_cause"].startswith(
+    assert heuristics.diagnose(ctx).root_cause.startswith(
         "The error catalog says UPSTREAM_5XX: The payment provider answered with a 5xx status. A dependency answered")

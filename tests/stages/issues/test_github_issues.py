@@ -567,7 +567,7 @@ def test_a_malformed_repo_is_a_configuration_error(cli, clock, monkeypatch) -> N
 
 
 def test_writes_per_tick_are_bounded_and_the_rest_waits(cli, clock, github) -> None:
-    from aimon.stages.issues.stage import MAX_WRITES
+    from aimon.stages.issues.ledger import MAX_WRITES
 
     for index in range(MAX_WRITES + 2):
         seed(fingerprint=f"{index:016x}")
@@ -580,13 +580,13 @@ def test_writes_per_tick_are_bounded_and_the_rest_waits(cli, clock, github) -> N
 
 
 def test_the_search_budget_defers_creation_instead_of_hitting_the_limit(cli, clock, github) -> None:
-    from aimon.stages.issues.stage import SEARCH_KEY, SEARCHES_PER_MINUTE
+    from aimon.stages.issues.ledger import SEARCHES_PER_MINUTE
+    from aimon.state import meta
 
     seed()
     diagnose()
     with transaction(connect()) as conn:
-        recent = [iso(T0 - timedelta(seconds=30))] * SEARCHES_PER_MINUTE
-        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (SEARCH_KEY, json.dumps(recent)))
+        meta.set_github_searches(conn, [iso(T0 - timedelta(seconds=30)) or ""] * SEARCHES_PER_MINUTE)
     result = cli("open-issue", "--json")
     assert len(github.calls) == 0
     assert result.json()["deferred"][0]["reason"].startswith(f"search API budget: {SEARCHES_PER_MINUTE} a minute; next try")

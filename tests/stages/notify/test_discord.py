@@ -11,7 +11,7 @@ import requests
 import responses
 
 from aimon.stages.delivery import pending_and_failed
-from aimon.state.db import get_meta, iso, transaction
+from aimon.state.db import iso, transaction
 from tests.stages.delivery_support import (
     FP,
     POST_URL,
@@ -243,7 +243,8 @@ def test_a_deleted_webhook_stops_the_stage_with_exit_1_and_keeps_the_alerts(cli,
     assert "DISCORD_WEBHOOK_URL" in result.json()["error"]
     [row] = deliveries()
     assert (row["status"], row["attempts"]) == ("pending", 0)
-    assert json.loads(get_meta(connect(), "discord.webhook_gone") or "{}")["detail"] == "HTTP 404 Unknown Webhook"
+    [gone] = rows("SELECT value FROM meta WHERE key = 'discord.webhook_gone'")
+    assert json.loads(gone["value"])["detail"] == "HTTP 404 Unknown Webhook"
 
     again = cli("notify")  # not used again…
     assert again.exit_code == 1
@@ -255,7 +256,7 @@ def test_a_deleted_webhook_stops_the_stage_with_exit_1_and_keeps_the_alerts(cli,
     discord.add(responses.POST, new_url + "?wait=true", json={"id": "5"})
     assert cli("notify").exit_code == 0
     assert deliveries()[0]["status"] == "sent"
-    assert get_meta(connect(), "discord.webhook_gone") is None
+    assert rows("SELECT value FROM meta WHERE key = 'discord.webhook_gone'") == []
 
 
 def test_a_401_is_a_gone_webhook_too(cli, clock, webhook, discord) -> None:

@@ -189,8 +189,10 @@ def test_since_that_cannot_be_read_exits_2(cli: Any, isolated: Path, since: str)
 
 def test_no_paths_and_no_setting_exits_2(cli: Any) -> None:
     result = cli("scan", "--json")
-    assert result.exit_code == 2 and result.stdout == ""
-    assert "no log files to scan: pass paths (aimon scan /var/log/app.log) or set AIMON_LOG_PATHS." in result.stderr
+    assert result.exit_code == 2
+    message = "no log files to scan: pass paths (aimon scan /var/log/app.log) or set AIMON_LOG_PATHS."
+    assert message in result.stderr
+    assert result.envelope()["error"] == message and result.json() is None  # --json: the error is the one document
 
 
 def test_min_level_warn_makes_warnings_groups(cli: Any, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
