@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,20 @@ def test_the_sql_check_sees_a_statement(tmp_path: Path) -> None:
     module = tmp_path / "stage.py"
     module.write_text("def f(conn):\n    return conn.execute('SELECT 1')\n", encoding="utf-8")
     assert _calls(module, SQL_CALLS, root=tmp_path) == ["stage.py:2: execute("]
+
+
+_WRITE = re.compile(r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|(?<!DO )UPDATE|DELETE\s+FROM)\s+(\w+)")
+
+
+def test_each_table_is_written_by_one_state_module() -> None:
+    """One owner per table: the module of its family is the only one that inserts, updates or deletes its rows."""
+    writers: dict[str, set[str]] = {}
+    for path in sorted(STATE.glob("*.py")):
+        for match in _WRITE.finditer(path.read_text(encoding="utf-8")):
+            writers.setdefault(match.group(1), set()).add(path.name)
+    shared = {table: sorted(modules) for table, modules in writers.items() if len(modules) > 1}
+    assert shared == {}
+    assert writers["fingerprints"] == {"groups.py"} and writers["deliveries"] == {"outbox.py"}
 
 
 def test_no_module_is_loaded_by_a_string() -> None:

@@ -147,7 +147,7 @@ def learn_merges(conn: sqlite3.Connection, settings: Any, *, in_transaction: boo
     (their occurrences and detections are history). One transaction — or, with ``in_transaction``, the caller's (a
     scan records a batch and what grouping learns from it together, so that a kill cannot separate them).
     """
-    fixed = {rule.template for rule in getattr(settings, "fingerprint_rules", ()) if rule.template is not None}
+    fixed = {rule.template for rule in settings.fingerprint_rules if rule.template is not None}
     rows = groups.canonical_rows(conn, ALGO_VERSION)
     by_context: dict[tuple[str, ...], list[sqlite3.Row]] = defaultdict(list)
     for row in rows:

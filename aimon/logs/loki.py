@@ -41,7 +41,7 @@ BACKOFF_SECONDS = 0.5
 
 def source_key(settings: Settings) -> str:
     """The ``checkpoints.source`` of the Loki query: a new query starts a new checkpoint."""
-    return f"loki:{settings.loki_query}"
+    return f"loki:{settings.sources.loki_query}"
 
 
 def line_hash(labels: dict[str, str], line: str) -> str:
@@ -112,18 +112,18 @@ class LokiReader:
     @classmethod
     def from_settings(cls, settings: Settings) -> LokiReader:
         """The reader for ``AIMON_LOKI_*``; a :class:`ConfigError` says what is missing."""
-        if not settings.loki_url:
+        if not settings.sources.loki_url:
             raise ConfigError("AIMON_SOURCE=loki needs AIMON_LOKI_URL (e.g. http://loki:3100).")
-        if not settings.loki_query.strip():
+        if not settings.sources.loki_query.strip():
             raise ConfigError('AIMON_LOKI_QUERY is empty: give a LogQL query such as {job="app"} |~ "(?i)error|panic".')
-        if settings.loki_password and not settings.loki_username:
+        if settings.sources.loki_password and not settings.sources.loki_username:
             raise ConfigError("AIMON_LOKI_PASSWORD is set without AIMON_LOKI_USERNAME: set both for basic auth.")
-        auth = (settings.loki_username, settings.loki_password.reveal()) if settings.loki_username else None
+        auth = (settings.sources.loki_username, settings.sources.loki_password.reveal()) if settings.sources.loki_username else None
         # The module constants are read here (not frozen into the defaults) so an operator or a test can tune them.
         return cls(
-            url=settings.loki_url,
-            query=settings.loki_query,
-            tenant=settings.loki_tenant,
+            url=settings.sources.loki_url,
+            query=settings.sources.loki_query,
+            tenant=settings.sources.loki_tenant,
             auth=auth,
             page_limit=PAGE_LIMIT,
             max_limit=MAX_LIMIT,

@@ -292,7 +292,7 @@ def _read_segment(
     ctx: Context, new_batch: Callable[[], _Batch], source: str, task: ReadTask, stop: int | None, *, progress_scale: int
 ) -> tuple[_Batch, ReadOutcome]:
     settings = ctx.settings
-    scanner = LineScanner(settings.log_format, settings.error_code_fields, settings.min_level)
+    scanner = LineScanner(settings.sources.log_format, settings.sources.error_code_fields, settings.sources.min_level)
     batch = new_batch()
     outcome = ReadOutcome(task.start)
     try:

@@ -44,8 +44,8 @@ USER_AGENT = f"aimon/{__version__}"
 
 
 def make_github(settings: Settings, *, timeout: float = TIMEOUT) -> Github:
-    """A PyGithub client for ``settings.github_api_url`` with ``GITHUB_TOKEN``, throttled as the module describes."""
-    if not settings.github_token:
+    """A PyGithub client for ``settings.github.api_url`` with ``GITHUB_TOKEN``, throttled as the module describes."""
+    if not settings.github.token:
         raise ConfigError("GITHUB_TOKEN is not set. Create a token with Issues (and Pull requests) read/write on the repository and put it in .env.")
     from github import Auth, Github
     from urllib3.util import Retry
@@ -53,8 +53,8 @@ def make_github(settings: Settings, *, timeout: float = TIMEOUT) -> Github:
     retry = Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0, backoff_factor=0.5, backoff_max=2.0,
                   raise_on_status=False, respect_retry_after_header=False)
     return Github(
-        base_url=settings.github_api_url,
-        auth=Auth.Token(settings.github_token.reveal()),
+        base_url=settings.github.api_url,
+        auth=Auth.Token(settings.github.token.reveal()),
         timeout=max(1, min(TIMEOUT, math.floor(timeout))),
         user_agent=USER_AGENT,
         retry=retry,
@@ -66,15 +66,15 @@ def make_github(settings: Settings, *, timeout: float = TIMEOUT) -> Github:
 
 def repo_name(settings: Settings) -> str:
     """``AIMON_GITHUB_REPO`` checked to be ``owner/name``."""
-    name = settings.github_repo.strip().strip("/")
+    name = settings.github.repo.strip().strip("/")
     if name.count("/") != 1 or not all(name.split("/")):
-        raise ConfigError(f"AIMON_GITHUB_REPO={settings.github_repo!r} is not owner/name (e.g. acme/shop).")
+        raise ConfigError(f"AIMON_GITHUB_REPO={settings.github.repo!r} is not owner/name (e.g. acme/shop).")
     return name
 
 
 def web_url(settings: Settings) -> str:
     """The web address that goes with the API (``https://github.com``, or the Enterprise host)."""
-    api = settings.github_api_url.rstrip("/")
+    api = settings.github.api_url.rstrip("/")
     if api in ("https://api.github.com", "http://api.github.com"):
         return "https://github.com"
     return api.removesuffix("/api/v3")

@@ -98,13 +98,13 @@ class LLM:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
-        self.model = ctx.settings.llm_model
+        self.model = ctx.settings.llm.model
         self._client: Any = None
 
     @property
     def configured(self) -> bool:
         """A key or a base URL is set."""
-        return bool(self.settings.openai_api_key) or bool(self.settings.llm_base_url)
+        return bool(self.settings.llm.api_key) or bool(self.settings.llm.base_url)
 
     @property
     def unavailable_reason(self) -> str | None:
@@ -112,7 +112,7 @@ class LLM:
         if not self.configured:
             return "no OPENAI_API_KEY and no AIMON_LLM_BASE_URL set: using the offline diagnoser"
         spent = diagnoses.monthly_spend(self.ctx.db)
-        budget = self.settings.llm_monthly_budget_usd
+        budget = self.settings.llm.monthly_budget_usd
         if spent >= budget:
             return f"this month's LLM spend ${spent:.2f} reached AIMON_LLM_MONTHLY_BUDGET_USD=${budget:.2f}: using the offline diagnoser"
         return None
@@ -183,11 +183,11 @@ class LLM:
         if self._client is None:
             from openai import OpenAI
 
-            key = self.settings.openai_api_key.reveal() or _NO_KEY
+            key = self.settings.llm.api_key.reveal() or _NO_KEY
             self._client = OpenAI(
                 api_key=key,
-                base_url=self.settings.llm_base_url or None,
-                timeout=self.settings.llm_timeout,
+                base_url=self.settings.llm.base_url or None,
+                timeout=self.settings.llm.timeout,
                 max_retries=1,
             )
         return self._client
@@ -217,7 +217,7 @@ class LLM:
             response = client.chat.completions.create(model=self.model, messages=messages, response_format=response_format, temperature=0)
         except openai.APITimeoutError as exc:
             self._record(purpose, fingerprint, digest, started, outcome="timeout", error=_short(exc))
-            raise LLMTransient(f"the LLM request timed out after {self.settings.llm_timeout:g}s; it will be retried next tick") from None
+            raise LLMTransient(f"the LLM request timed out after {self.settings.llm.timeout:g}s; it will be retried next tick") from None
         except openai.APIConnectionError as exc:
             self._record(purpose, fingerprint, digest, started, outcome="connection", error=_short(exc))
             raise LLMTransient(f"cannot reach the LLM endpoint ({_short(exc)}); it will be retried next tick") from None

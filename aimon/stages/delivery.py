@@ -235,7 +235,7 @@ class Incident:
         if self.diagnosis is not None:
             return None
         detected = parse_iso(self.detected_at) or at
-        until = detected + timedelta(seconds=settings.diagnosis_grace)
+        until = detected + timedelta(seconds=settings.discord.diagnosis_grace)
         return until if until > at else None
 
 

@@ -116,6 +116,13 @@ def latest_pull(conn: sqlite3.Connection, fingerprint: str) -> sqlite3.Row | Non
     ).fetchone()
 
 
+def merged_pull(conn: sqlite3.Connection, fingerprint: str) -> sqlite3.Row | None:
+    """Our latest merged pull request for ``fingerprint`` (``number, merged_at``), or None."""
+    return conn.execute(
+        "SELECT number, merged_at FROM pulls WHERE fingerprint = ? AND state = 'merged' ORDER BY id DESC LIMIT 1", (fingerprint,)
+    ).fetchone()
+
+
 def pull_branches(conn: sqlite3.Connection, fingerprint: str) -> set[str]:
     """The branches of every pull request we recorded for ``fingerprint``."""
     return {row[0] for row in conn.execute("SELECT branch FROM pulls WHERE fingerprint = ?", (fingerprint,))}

@@ -162,14 +162,3 @@ def _main_path(conn: sqlite3.Connection) -> str:
         return str(conn.execute("PRAGMA database_list").fetchone()[2] or "(in memory)")
     except sqlite3.Error:
         return "(unknown)"
-
-
-def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
-    """A value of the small key/value table ``meta``."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else row[0]
-
-
-def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    """Set a value of ``meta`` (inside the caller's transaction)."""
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))

@@ -245,3 +245,11 @@ def absorb(conn: sqlite3.Connection, fingerprint: str, template: str, count: int
         "last_seen = max(last_seen, ?) WHERE fingerprint = ?",
         (template, count, first_seen, last_seen, fingerprint),
     )
+
+
+def resolve_if_active(conn: sqlite3.Connection, fingerprint: str, at: datetime) -> None:
+    """An active fingerprint whose issue a person closed is resolved (an ignored one stays ignored)."""
+    conn.execute(
+        "UPDATE fingerprints SET state = 'resolved', resolved_at = ? WHERE fingerprint = ? AND state = 'active'",
+        (iso(at), fingerprint),
+    )

@@ -49,11 +49,6 @@ def update_issue(conn: sqlite3.Connection, fingerprint: str, state: str, labels:
     )
 
 
-def mark_reopened(conn: sqlite3.Connection, fingerprint: str, at: datetime) -> None:
-    """The issue of ``fingerprint`` was reopened (by autofix, when a merged fix regressed)."""
-    conn.execute("UPDATE issues SET state = 'open', updated_at = ? WHERE fingerprint = ?", (iso(at), fingerprint))
-
-
 def forget_issue(conn: sqlite3.Connection, fingerprint: str) -> None:
     """The issue of ``fingerprint`` no longer exists (deleted or moved): forget it and its read-back time."""
     conn.execute("DELETE FROM issues WHERE fingerprint = ?", (fingerprint,))
@@ -77,14 +72,3 @@ def unchecked_open_issues(conn: sqlite3.Connection, checked_before: datetime, li
            ORDER BY p.checked_at IS NOT NULL, p.checked_at LIMIT ?""",
         (iso(checked_before), limit),
     ).fetchall()
-
-
-def resolve_if_active(conn: sqlite3.Connection, fingerprint: str, at: datetime) -> None:
-    """An active fingerprint whose issue a person closed is resolved (an ignored one stays ignored).
-
-    This writes ``fingerprints``, which :mod:`aimon.state.groups` owns: it belongs there.
-    """
-    conn.execute(
-        "UPDATE fingerprints SET state = 'resolved', resolved_at = ? WHERE fingerprint = ? AND state = 'active'",
-        (iso(at), fingerprint),
-    )

@@ -111,7 +111,7 @@ def check_logs(settings: Settings, files: Sequence[str] | None) -> CheckLogsResu
 
     from aimon.redact import Redactor
 
-    paths = _expand(files if files else settings.log_paths)
+    paths = _expand(files if files else settings.sources.log_paths)
     validator = jsonschema.Draft202012Validator(log_spec_schema())
     redactor = Redactor(settings.redaction_patterns)
     result = CheckLogsResult(files=[str(path) for path in paths])
@@ -211,7 +211,7 @@ def _error_missing(event: Any, text: str, settings: Settings) -> list[str] | Non
             return None
         fields: dict[str, Any] = event["fields"] if isinstance(event.get("fields"), dict) else {}
         spans: list[Any] = [event.get("span"), *(event["spans"] if isinstance(event.get("spans"), list) else [])]
-        has_code = any(_present(source.get(name)) for source in (event, fields) for name in settings.error_code_fields)
+        has_code = any(_present(source.get(name)) for source in (event, fields) for name in settings.sources.error_code_fields)
         has_request = any(
             _present(source.get("request_id")) for source in (event, fields, *spans) if isinstance(source, dict)
         )
@@ -229,7 +229,7 @@ def _parse_text(text: str, settings: Settings) -> Any:
     from aimon.logs.parsing import Malformed, parse_line
 
     try:
-        return parse_line(text, "text", settings.error_code_fields)
+        return parse_line(text, "text", settings.sources.error_code_fields)
     except Malformed:
         return None
 

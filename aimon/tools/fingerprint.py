@@ -5,21 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from aimon.config import Settings
 from aimon.grouping.fingerprint import Fingerprint, Fingerprinter, context_of
 from aimon.grouping.learned import generalize
 from aimon.logs.parsing import Malformed, parse_line
 from aimon.model import LogRecord
 
 
-def fingerprint_stream(stream: BinaryIO, fmt: str, settings: Any) -> Iterator[dict[str, Any]]:
+def fingerprint_stream(stream: BinaryIO, fmt: str, settings: Settings) -> Iterator[dict[str, Any]]:
     """One dict per input line, in order: ``line``, ``fingerprint``, ``template`` (and more; see below).
 
     ``fmt`` ``text`` takes each line as a plain message; ``auto``/``json`` parse it, and a line that cannot be parsed
     is fingerprinted as plain text with ``malformed`` saying why. All lines are read first so that grouping learns
     from all of them: lines it merges get the fingerprint of the group's first line, their own in ``alias``.
     """
-    fingerprinter = Fingerprinter(getattr(settings, "fingerprint_rules", ()))
-    code_fields = tuple(getattr(settings, "error_code_fields", ("error_code",)))
+    fingerprinter = Fingerprinter(settings.fingerprint_rules)
+    code_fields = tuple(settings.sources.error_code_fields)
     rows: list[tuple[int, dict[str, Any], tuple[str, ...], Fingerprint]] = []
     for number, raw in enumerate(stream, start=1):
         record, extra = _read_line(raw, fmt, code_fields)

@@ -119,7 +119,7 @@ def _llm(conn: sqlite3.Connection, ctx: Context, counter_cls: Any, gauge_cls: An
     tokens.add_metric(["out"], float(totals.tokens_out))
     cost.add_metric([], float(totals.cost_usd))
     month.add_metric([], float(month_cost))
-    budget.add_metric([], float(ctx.settings.llm_monthly_budget_usd))
+    budget.add_metric([], float(ctx.settings.llm.monthly_budget_usd))
     yield from (tokens, cost, month, budget)
 
 

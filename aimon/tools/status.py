@@ -86,9 +86,7 @@ def secret_scrubber(settings: Settings) -> Callable[[str | None], str | None]:
 
 
 def _secret_values(settings: Settings) -> list[Any]:
-    from aimon.config import VARS
-
-    return [getattr(settings, var.field) for var in VARS if var.secret and getattr(settings, var.field)]
+    return list(settings.secrets())
 
 
 def _sources(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -177,7 +175,7 @@ def _llm(ctx: Context) -> dict[str, Any]:
     shown: dict[str, Any] = {
         "month": now.strftime("%Y-%m"),
         "spend_usd": 0.0,
-        "budget_usd": ctx.settings.llm_monthly_budget_usd,
+        "budget_usd": ctx.settings.llm.monthly_budget_usd,
         "calls": 0,
         "tokens_in": 0,
         "tokens_out": 0,

@@ -11,11 +11,11 @@ from aimon.errors import ConfigError
 def test_defaults_with_nothing_configured() -> None:
     settings = load_settings(environ={})
     assert settings.db_path == Path(".aimon/state.db")
-    assert settings.llm_model == "gpt-4o-mini"
-    assert settings.llm_monthly_budget_usd == 30.0
-    assert settings.min_level == "ERROR"
-    assert settings.autofix == "off"
-    assert not settings.openai_api_key
+    assert settings.llm.model == "gpt-4o-mini"
+    assert settings.llm.monthly_budget_usd == 30.0
+    assert settings.sources.min_level == "ERROR"
+    assert settings.autofix.mode == "off"
+    assert not settings.llm.api_key
     assert settings.repo_dir is None
 
 
@@ -23,9 +23,9 @@ def test_environment_beats_env_file_and_flags_beat_both(tmp_path: Path) -> None:
     env_file = tmp_path / "x.env"
     env_file.write_text("AIMON_LLM_MODEL=from-file\nAIMON_MIN_LEVEL=warn\nAIMON_REALERT=2h\n")
     settings = load_settings(env_file=env_file, environ={"AIMON_LLM_MODEL": "from-env"}, overrides={"AIMON_REALERT": "30m"})
-    assert settings.llm_model == "from-env"
-    assert settings.min_level == "WARN"
-    assert settings.realert == 1800.0
+    assert settings.llm.model == "from-env"
+    assert settings.sources.min_level == "WARN"
+    assert settings.discord.realert == 1800.0
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_a_bad_secret_is_never_echoed() -> None:
     settings = load_settings(environ={"OPENAI_API_KEY": "sk-live-abcdef123456"})
     assert "sk-live" not in repr(settings)
     assert "sk-live" not in str(settings.masked())
-    assert settings.openai_api_key.reveal() == "sk-live-abcdef123456"
+    assert settings.llm.api_key.reveal() == "sk-live-abcdef123456"
     assert repr(Secret("x")) == "Secret('***')"
 
 

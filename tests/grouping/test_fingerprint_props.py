@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 import re
-from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aimon.config import load_settings
 from aimon.grouping.fingerprint import Fingerprinter, fold_digits, mask
 from aimon.grouping.learned import generalize
 from aimon.model import LogRecord
@@ -73,7 +73,7 @@ def test_any_bytes_give_one_row_per_line(lines: list[bytes], fmt: str) -> None:
     data = b"\n".join(line.replace(b"\n", b" ") for line in lines) + (b"\n" if lines else b"")
     rows = list(
         fingerprint_stream(
-            io.BytesIO(data), fmt, SimpleNamespace(fingerprint_rules=(), error_code_fields=("error_code",))
+            io.BytesIO(data), fmt, load_settings(environ={"AIMON_CONFIG": ""})
         )
     )
     assert [row["line"] for row in rows] == list(range(1, data.count(b"\n") + 1))

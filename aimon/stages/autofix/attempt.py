@@ -134,8 +134,8 @@ class Attempt:
     limits: guard.Limits = field(init=False)
 
     def __post_init__(self) -> None:
-        s = self.ctx.settings
-        self.limits = guard.Limits(allowed=s.autofix_paths, max_lines=s.autofix_max_lines, max_files=s.autofix_max_files)
+        s = self.ctx.settings.autofix
+        self.limits = guard.Limits(allowed=s.paths, max_lines=s.max_lines, max_files=s.max_files)
 
     def _record(self, outcome: str, reason: str, **kwargs: Any) -> AttemptReport:
         c = self.candidate
@@ -240,11 +240,11 @@ class Attempt:
     ) -> AttemptReport:
         settings = self.ctx.settings
         test = None
-        if settings.autofix_test_cmd.strip():
-            test = worktree.run_tests(tree, settings.autofix_test_cmd, settings.autofix_test_timeout, secret_env_names())
+        if settings.autofix.test_cmd.strip():
+            test = worktree.run_tests(tree, settings.autofix.test_cmd, settings.autofix.test_timeout, secret_env_names())
             if not test.passed:
-                how = f"timed out after {settings.autofix_test_timeout:g} s" if test.timed_out else f"exited with {test.exit_code}"
-                report = self._record("failed", f"the test command {settings.autofix_test_cmd!r} {how} with the fix applied",
+                how = f"timed out after {settings.autofix.test_timeout:g} s" if test.timed_out else f"exited with {test.exit_code}"
+                report = self._record("failed", f"the test command {settings.autofix.test_cmd!r} {how} with the fix applied",
                                       diff=diff, llm_used=True)
                 report.test = {**test.to_json(), "output_tail": self.recorder.redactor.redact(test.output_tail)}
                 return report
@@ -267,7 +267,7 @@ class Attempt:
             summary=r.redact(proposal.summary), rationale=r.redact(proposal.rationale), files=tuple(paths),
             diff=r.redact(diff), test_command=test.command, test_seconds=test.seconds, test_output=r.redact(test.output_tail),
         )
-        worktree.commit_all(tree, self.ctx.settings.git_author,
+        worktree.commit_all(tree, self.ctx.settings.autofix.git_author,
                             commit_message(title, r.redact(proposal.summary), c.issue_number, c.fingerprint))
         try:
             worktree.push(tree, branch)

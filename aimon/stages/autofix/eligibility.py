@@ -72,7 +72,7 @@ def prs_opened_today(conn: sqlite3.Connection, now: datetime) -> int:
 def select(conn: sqlite3.Connection, settings: Settings, now: datetime, *, mode: str) -> Selection:
     """Sort every auto-fixable error into eligible, ineligible (with a reason) and silently skipped."""
     selection = Selection()
-    room = settings.autofix_daily_cap - prs_opened_today(conn, now)
+    room = settings.autofix.daily_cap - prs_opened_today(conn, now)
     # The latest diagnosis per fingerprint is the current one; only those claiming auto_fixable are candidates.
     for row in autofix.claimed_fixable(conn, now):
         fingerprint = row["fingerprint"]
@@ -88,7 +88,7 @@ def select(conn: sqlite3.Connection, settings: Settings, now: datetime, *, mode:
             continue
         reason = _refusal(row, result, issue, settings)
         if reason is None and room <= 0:
-            cap = settings.autofix_daily_cap
+            cap = settings.autofix.daily_cap
             selection.ineligible.append(
                 Ineligible(fingerprint, f"the daily cap of {cap} autofix pull requests is reached (AIMON_AUTOFIX_DAILY_CAP)",
                            "deferred", int(row["diagnosis_id"]), issue_number)
@@ -119,9 +119,9 @@ def select(conn: sqlite3.Connection, settings: Settings, now: datetime, *, mode:
 
 def _refusal(row: sqlite3.Row, result: dict[str, Any], issue: dict[str, Any] | None, settings: Settings) -> str | None:
     confidence = float(result.get("confidence") or 0.0)
-    if confidence < settings.autofix_min_confidence:
+    if confidence < settings.autofix.min_confidence:
         return (
-            f"the diagnosis is {confidence:.0%} confident; autofix needs {settings.autofix_min_confidence:.0%} "
+            f"the diagnosis is {confidence:.0%} confident; autofix needs {settings.autofix.min_confidence:.0%} "
             "(AIMON_AUTOFIX_MIN_CONFIDENCE)"
         )
     entry = settings.catalog.get(row["error_code"] or "")
@@ -131,8 +131,8 @@ def _refusal(row: sqlite3.Row, result: dict[str, Any], issue: dict[str, Any] | N
         return "it has no GitHub issue yet (an autofix PR always fixes an issue)"
     if issue["state"] != "open":
         return f"its issue #{issue['number']} is closed"
-    if int(row["count"]) < settings.autofix_min_count:
-        return f"it has occurred fewer than {settings.autofix_min_count} times (AIMON_AUTOFIX_MIN_COUNT)"
+    if int(row["count"]) < settings.autofix.min_count:
+        return f"it has occurred fewer than {settings.autofix.min_count} times (AIMON_AUTOFIX_MIN_COUNT)"
     if not row["file"]:
         return "its logs give no source location (file and line) to start a fix from"
     return None

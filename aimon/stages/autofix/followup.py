@@ -12,7 +12,7 @@ from typing import Any
 
 from aimon.runtime import Context
 from aimon.stages.autofix.pr import regression_comment
-from aimon.state import autofix, diagnoses, links
+from aimon.state import autofix, diagnoses
 from aimon.state.db import iso, transaction
 
 FOLLOW_LIMIT = 10
@@ -44,22 +44,13 @@ def _regression(ctx: Context, github: Any, row: sqlite3.Row, now: datetime, mode
     pull, issue = int(row["number"]), row["issue_number"]
     seen, merged = str(row["seen_at"]), str(row["merged_at"])
     shown: dict[str, Any] = {"fingerprint": row["fingerprint"], "pull": pull, "issue": issue, "seen_at": seen}
-    known = links.issue_for(ctx.db, row["fingerprint"])
-    labels = set(known["labels"]) if known is not None else set()
-    reopen = issue is not None and not labels & set(ctx.settings.no_reopen_labels)
-    shown["reopen"] = reopen
     if mode != "pr" or github is None:
         shown["sent"] = False
         return shown
-    if issue is not None:
-        github.comment(int(issue), regression_comment(pull, issue, merged, seen, on_pull=False, reopened=reopen))
-    github.comment(pull, regression_comment(pull, issue, merged, seen, on_pull=True, reopened=reopen))
-    if reopen:
-        github.reopen(int(issue))
+    # The pull request is autofix's to tell; the error's issue is open-issue's (it reopens it and names this fix).
+    github.comment(pull, regression_comment(issue, merged, seen))
     with transaction(ctx.db) as conn:
         autofix.mark_regressed(conn, row["id"], now)
-        if reopen:
-            links.mark_reopened(conn, row["fingerprint"], now)
         autofix.insert_regression(conn, row["fingerprint"], f"the error came back after pull request #{pull} was merged", now)
     shown["sent"] = True
     return shown

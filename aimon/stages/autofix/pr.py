@@ -89,17 +89,11 @@ def refusal_comment(reason: str) -> str:
     return f"aimon autofix did not open a pull request for this error: {escape(reason)}."
 
 
-def regression_comment(pull_number: int, issue_number: int | None, merged_at: str, seen_at: str, *, on_pull: bool,
-                       reopened: bool) -> str:
-    """What the issue and the PR are told when the error comes back after the fix was merged."""
-    if on_pull:
-        text = f"Regression: the error this pull request fixed was detected again at {seen_at} (merged {merged_at})."
-        if issue_number is not None:
-            text += f" aimon {'reopened' if reopened else 'commented on'} #{issue_number}."
-        return text
-    text = f"Regression of the fix in #{pull_number} (merged {merged_at}): this error was detected again at {seen_at}."
-    if reopened:
-        text += " aimon reopened this issue."
+def regression_comment(issue_number: int | None, merged_at: str, seen_at: str) -> str:
+    """What the pull request is told when its error comes back after it was merged."""
+    text = f"Regression: the error this pull request fixed was detected again at {seen_at} (merged {merged_at})."
+    if issue_number is not None:
+        text += f" Its issue #{issue_number} carries the report."
     return text + " No other automatic fix is tried before a new diagnosis."
 
 
@@ -158,11 +152,6 @@ class GitHubPulls:
             return PullState(state, pull.merged_at if merged else None)
 
     def comment(self, number: int, body: str) -> None:
-        """Comment on an issue or a PR (a PR is an issue for comments)."""
+        """Comment on pull request ``number`` (GitHub takes PR comments on the issues endpoint)."""
         with mapped_errors(f"commenting on #{number}"):
             self.repo.get_issue(number).create_comment(body)
-
-    def reopen(self, number: int) -> None:
-        """Reopen issue ``number``."""
-        with mapped_errors(f"reopening issue #{number}"):
-            self.repo.get_issue(number).edit(state="open")

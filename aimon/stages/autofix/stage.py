@@ -58,11 +58,11 @@ class AutofixResult:
 def run_autofix(ctx: Context) -> AutofixResult:
     """Run one autofix pass over the state (see the module docstring); never merges anything."""
     settings = ctx.settings
-    if settings.autofix == "off":
+    if settings.autofix.mode == "off":
         # Said once, by the result (text or --json), not also as a notice.
         message = "autofix is off (AIMON_AUTOFIX=off); set it to dry-run to preview fixes or pr to open draft PRs"
         return AutofixResult(mode="off", message=message)
-    mode = "dry-run" if ctx.dry_run or settings.autofix == "dry-run" else "pr"
+    mode = "dry-run" if ctx.dry_run or settings.autofix.mode == "dry-run" else "pr"
     github = _github(settings) if mode == "pr" else None
     if mode == "pr":
         _check_pr_settings(settings)
@@ -109,7 +109,7 @@ def _pass(ctx: Context, mode: str, github: Any) -> AutofixResult:
 
 
 def _github(settings: Settings) -> Any:
-    if not settings.github_token or not settings.github_repo:
+    if not settings.github.token or not settings.github.repo:
         raise ConfigError(
             "AIMON_AUTOFIX=pr opens pull requests on GitHub: set GITHUB_TOKEN and AIMON_GITHUB_REPO "
             "(or AIMON_AUTOFIX=dry-run to only preview fixes)."
@@ -119,7 +119,7 @@ def _github(settings: Settings) -> Any:
 
 def _check_pr_settings(settings: Settings) -> None:
     worktree.check_repo(settings.repo_dir)
-    if not settings.autofix_test_cmd.strip():
+    if not settings.autofix.test_cmd.strip():
         raise ConfigError(
             "AIMON_AUTOFIX=pr needs AIMON_AUTOFIX_TEST_CMD (for example 'cargo test'): aimon never opens an untested "
             "pull request. Set it, or use AIMON_AUTOFIX=dry-run to preview fixes."

@@ -316,7 +316,7 @@ def read_window(path: Path, offset: int, settings: Settings, radius: int = WINDO
         here = bisect.bisect_left(lines, offset, key=lambda item: item[0])
         key = needle.encode()
         lines = [item for index, item in enumerate(lines) if here - NEAR_BEFORE <= index <= here + NEAR_AFTER or key in item[1]]
-    for off, item in iter_records(lines, settings.log_format, settings.error_code_fields):
+    for off, item in iter_records(lines, settings.sources.log_format, settings.sources.error_code_fields):
         if isinstance(item, LogRecord):
             yield off, item
 

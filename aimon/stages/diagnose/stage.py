@@ -106,7 +106,7 @@ class _Run:
         self.conn = ctx.db
         self.settings = ctx.settings
         self.llm = LLM(ctx)
-        self.result = DiagnoseResult(dry_run=ctx.dry_run, budget_usd=self.settings.llm_monthly_budget_usd)
+        self.result = DiagnoseResult(dry_run=ctx.dry_run, budget_usd=self.settings.llm.monthly_budget_usd)
         self.paused: str | None = None  # set after a transient LLM failure: no more calls this run
         self.announced = False
 
@@ -161,13 +161,13 @@ class _Run:
         if remaining < MIN_CALL_SECONDS:
             self._leave(row, "too little of the tick's time budget is left for an LLM call")
             return
-        prompt = build_prompt(ctx, self.settings.llm_max_prompt_tokens)
+        prompt = build_prompt(ctx, self.settings.llm.max_prompt_tokens)
         if self.ctx.dry_run:
             self.result.would_send.append({"fingerprint": fp["fingerprint"], "model": self.llm.model, "prompt_tokens": prompt.tokens,
                                            "left_out": prompt.left_out, "system": prompt.system, "user": prompt.user})
             self._fallback(fp, reason, ctx, best, matches, own_fixes, note="dry run: the LLM was not asked", prompt_tokens=prompt.tokens)
             return
-        timeout, retries = _call_limits(self.settings.llm_timeout, remaining)
+        timeout, retries = _call_limits(self.settings.llm.timeout, remaining)
         try:
             answer = self.llm.structured(purpose="diagnose", fingerprint=fp["fingerprint"], system=prompt.system, user=prompt.user,
                                          schema_name=SCHEMA_NAME, answer=Diagnosis, timeout=timeout, max_retries=retries)

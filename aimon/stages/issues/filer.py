@@ -26,6 +26,7 @@ from aimon.stages.issues.text import (
     regression_comment,
     search_query,
 )
+from aimon.state import autofix as autofix_pulls
 from aimon.state import links, outbox
 from aimon.state.db import iso, parse_iso, transaction
 
@@ -71,7 +72,7 @@ class Filer:
         until = first.waits_for_diagnosis(self.settings, self.at)
         if until is not None and latest.diagnosis is None:
             return self.ledger.report(group, "waiting", f"waiting for its diagnosis until {iso(until)}")
-        minimum = self.settings.issue_min_severity
+        minimum = self.settings.github.issue_min_severity
         if severity_rank(latest.severity) < severity_rank(minimum):
             return self.ledger.skip(group, f"severity {latest.severity} is below AIMON_ISSUE_MIN_SEVERITY={minimum}")
         redactor = Redactor(self.settings.redaction_patterns)
@@ -136,13 +137,13 @@ class Filer:
         number = issue["number"]
         kinds = outbox.detection_kinds(self.db, [item.detection_id for item in group])
         last = parse_iso(issue.get("last_comment_at"))
-        interval = self.settings.issue_comment_interval
+        interval = self.settings.github.issue_comment_interval
         next_comment = last + timedelta(seconds=interval) if last else None
         if remote is None and issue["state"] == "open" and "regression" not in kinds and next_comment and self.at < next_comment:
             return self.ledger.defer(group, next_comment, _throttle_reason(interval))
         if self.tracker is None:
             action = "reopen" if issue["state"] == "closed" else "comment"
-            text = regression_comment(latest, kinds) if action == "reopen" else recurrence_comment(latest, kinds)
+            text = regression_comment(latest, kinds, self._merged_fix(latest.fingerprint)) if action == "reopen" else recurrence_comment(latest, kinds)
             return self.ledger.would({"action": action, "number": number, "body": text}, latest.fingerprint, group)
         if not self.budget.may_write():
             return self.ledger.report(group, "deferred", f"not tried: {self.stopped}")
@@ -166,10 +167,15 @@ class Filer:
             return self.ledger.defer(group, next_comment, _throttle_reason(interval), ids=ids)
         return self._comment(latest, self.tracker, ids, labels, recurrence_comment(latest, kinds), self.result.commented)
 
+    def _merged_fix(self, fingerprint: str) -> tuple[int, str | None] | None:
+        """aimon's merged pull request for this error, named in the regression comment (this stage owns it)."""
+        row = autofix_pulls.merged_pull(self.db, fingerprint)
+        return None if row is None else (int(row["number"]), row["merged_at"])
+
     def _reopen(self, latest: Incident, tracker: IssueTracker, ids: list[int], labels: list[str], kinds: list[str]) -> None:
         issue = latest.issue or {}
         last = parse_iso(issue.get("last_comment_at"))
-        blocked = [label for label in labels if label in self.settings.no_reopen_labels]
+        blocked = [label for label in labels if label in self.settings.github.no_reopen_labels]
         if blocked:
             reason = f"issue #{issue['number']} is closed and labelled {blocked[0]}: not reopened"
             with transaction(self.db):
@@ -183,7 +189,7 @@ class Filer:
             return self.ledger.trouble(ids, exc.trouble)
         with transaction(self.db):
             links.save_issue(self.db, latest.fingerprint, issue["number"], issue["url"], "open", labels, last_comment=last, at=self.at)
-        return self._comment(latest, tracker, ids, labels, regression_comment(latest, kinds), self.result.reopened)
+        return self._comment(latest, tracker, ids, labels, regression_comment(latest, kinds, self._merged_fix(latest.fingerprint)), self.result.reopened)
 
     def _comment(self, latest: Incident, tracker: IssueTracker, ids: list[int], labels: list[str], text: str,
                  into: list[dict[str, Any]]) -> None:

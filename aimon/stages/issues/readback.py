@@ -15,7 +15,7 @@ from typing import Any
 
 from aimon.remotes.github import GitHubError, GitHubGone, IssueTracker, web_url
 from aimon.runtime import Context
-from aimon.state import links
+from aimon.state import groups, links
 from aimon.state.db import transaction
 from aimon.state.diagnoses import record_fix
 
@@ -64,7 +64,7 @@ def record(conn: sqlite3.Connection, fingerprint: str, data: dict[str, Any], how
     links.update_issue(conn, fingerprint, data["state"], labels, at)
     if data["state"] != "closed":
         return
-    links.resolve_if_active(conn, fingerprint, at)
+    groups.resolve_if_active(conn, fingerprint, at)
     if how is not None:
         record_fix(conn, fingerprint, *how)
 

@@ -32,11 +32,11 @@ PREVIEW_LIMIT = 50
 def run_open_issue(ctx: Context) -> IssueResult:
     """File, update, reopen and read back issues (see the module docstring); never raises for a remote failure."""
     settings, at = ctx.settings, delivery.now()
-    missing = [name for name, value in (("GITHUB_TOKEN", settings.github_token), ("AIMON_GITHUB_REPO", settings.github_repo)) if not value]
+    missing = [name for name, value in (("GITHUB_TOKEN", settings.github.token), ("AIMON_GITHUB_REPO", settings.github.repo)) if not value]
     if missing:
         names, shown = " and ".join(missing), " (below: what would be)" if ctx.dry_run else ""
         delivery.unconfigured(ctx, "github", f"open-issue: {names} not set, so no issue is filed{shown}. Set {names} in .env to file issues.")
-        result = IssueResult(configured=False, dry_run=ctx.dry_run, repo=settings.github_repo)
+        result = IssueResult(configured=False, dry_run=ctx.dry_run, repo=settings.github.repo)
         if ctx.dry_run:
             # Only a dry run previews: under cron the same issues would be printed again every minute.
             Filer(ctx, result, at, None).run(_preview_groups(ctx, at))

@@ -70,7 +70,7 @@ def issue_body(conn: sqlite3.Connection, settings: Settings, incident: Incident,
     link = source_link(settings, incident.file, incident.line)
     if link:
         parts.append(f"### Source\n[{escape(incident.file or '')}:{incident.line}]({link})")
-    parts.append(_signature(incident, settings.no_reopen_labels))
+    parts.append(_signature(incident, settings.github.no_reopen_labels))
     body = "\n\n".join(parts)
     tail = "\n\n" + marker(incident.fingerprint)
     return _fit_body(body, BODY_MAX - len(tail)) + tail
@@ -82,12 +82,13 @@ def recurrence_comment(incident: Incident, kinds: Sequence[str]) -> str:
     return f"**Still happening** ({_kinds(kinds)}).\n\n" + _counts(incident)
 
 
-def regression_comment(incident: Incident, kinds: Sequence[str]) -> str:
-    """The comment that goes with reopening a closed issue."""
-    return (
-        f"**Regression:** this error came back after the issue was closed ({_kinds(kinds)}), so aimon reopened it.\n\n"
-        + _counts(incident)
-    )
+def regression_comment(incident: Incident, kinds: Sequence[str], fix: tuple[int, str | None] | None = None) -> str:
+    """The comment that goes with reopening a closed issue; ``fix`` is aimon's merged pull request (number, when)."""
+    text = f"**Regression:** this error came back after the issue was closed ({_kinds(kinds)}), so aimon reopened it."
+    if fix is not None:
+        number, merged_at = fix
+        text += f" Regression of the fix in #{number}" + (f" (merged {merged_at})" if merged_at else "") + "."
+    return text + "\n\n" + _counts(incident)
 
 
 def request_trail(conn: sqlite3.Connection, fingerprint: str) -> tuple[str | None, list[str]]:
@@ -112,14 +113,14 @@ def source_link(settings: Settings, file: str | None, line: int | None) -> str |
     Only relative paths inside the project qualify: absolute paths and dependencies (cargo registry, the standard
     library) are not in the repository.
     """
-    if not file or not settings.github_repo or file.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", file):
+    if not file or not settings.github.repo or file.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", file):
         return None
     if ".cargo/" in file or "/rustc/" in file or file.startswith("library/") or ".." in file.split("/"):
         return None
-    ref = settings.deployed_commit.strip() or "HEAD"
+    ref = settings.github.deployed_commit.strip() or "HEAD"
     path = urllib.parse.quote(file.replace("\\", "/"), safe="/")
     anchor = f"#L{line}" if line else ""
-    return f"{web_url(settings)}/{settings.github_repo.strip('/')}/blob/{urllib.parse.quote(ref, safe='')}/{path}{anchor}"
+    return f"{web_url(settings)}/{settings.github.repo.strip('/')}/blob/{urllib.parse.quote(ref, safe='')}/{path}{anchor}"
 
 
 def _clean(redactor: Redactor, text: str) -> str:

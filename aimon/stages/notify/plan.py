@@ -38,7 +38,7 @@ def plan(conn: sqlite3.Connection, settings: Settings, candidates: list[Candidat
     made = Plan()
     alerted: dict[str, int] = {}
     held: set[str] = set()
-    realert = timedelta(seconds=settings.realert)
+    realert = timedelta(seconds=settings.discord.realert)
     for candidate in candidates:
         incident = candidate.incident
         fingerprint = incident.fingerprint
@@ -51,7 +51,7 @@ def plan(conn: sqlite3.Connection, settings: Settings, candidates: list[Candidat
         elif last is not None and incident.kind == "new":
             made.skipped.append((candidate, f"already alerted (message {last['remote_id']}); only spikes and regressions alert again"))
         elif last is not None and at < (parse_iso(last["updated_at"]) or at) + realert:
-            made.skipped.append((candidate, f"last alert at {last['updated_at']}; AIMON_REALERT allows one per {_duration(settings.realert)}"))
+            made.skipped.append((candidate, f"last alert at {last['updated_at']}; AIMON_REALERT allows one per {_duration(settings.discord.realert)}"))
         elif fingerprint in held or until is not None:
             held.add(fingerprint)
             made.waiting.append((candidate, until or at))

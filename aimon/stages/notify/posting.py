@@ -59,7 +59,7 @@ def _report_plan(session: Session, made: Plan, *, record: bool) -> None:
 def _messages(session: Session, alerts: list[Candidate]) -> list[tuple[str, dict[str, Any], list[Candidate]]]:
     """(kind, payload, the candidates it covers): one per alert, or one digest for a storm."""
     mention, allowed, patterns = session.mention, session.allowed, session.patterns
-    if len(alerts) > session.ctx.settings.digest_threshold:
+    if len(alerts) > session.ctx.settings.discord.digest_threshold:
         incidents = [candidate.incident for candidate in alerts]
         return [("digest", digest_payload(incidents, mention, allowed, patterns), alerts)]
     return [("alert", alert_payload(c.incident, mention, allowed, patterns), [c]) for c in alerts]

@@ -71,7 +71,7 @@ class Session:
             self.stopped = "Discord rate limit"
         elif reply.kind == "gone":
             delivery.defer(db, ids, at, f"Discord: webhook gone ({reply.detail})", at)
-            meta.set_discord_gone(db, _digest(self.ctx.settings.discord_webhook_url.reveal()), reply.detail, at)
+            meta.set_discord_gone(db, _digest(self.ctx.settings.discord.webhook_url.reveal()), reply.detail, at)
             self.fail_gone(reply.detail, iso(at) or "")
         else:
             delivery.mark_failed(db, ids, f"Discord: {reply.detail}", at)

@@ -32,8 +32,8 @@ PREVIEW_LIMIT = 50  # without a webhook, show what the latest detections would p
 def run_notify(ctx: Context) -> NotifyResult:
     """Post the due alerts (see the module docstring); never raises for a remote failure."""
     at = delivery.now()
-    mention = parse_mention(ctx.settings.discord_mention)
-    if not ctx.settings.discord_webhook_url:
+    mention = parse_mention(ctx.settings.discord.mention)
+    if not ctx.settings.discord.webhook_url:
         shown = " (below: what would be)" if ctx.dry_run else ""
         delivery.unconfigured(ctx, "discord", f"notify: DISCORD_WEBHOOK_URL is not set, so nothing is posted{shown}. Set it in .env to post alerts.")
         result = NotifyResult(configured=False, dry_run=ctx.dry_run)
@@ -43,7 +43,7 @@ def run_notify(ctx: Context) -> NotifyResult:
         return result
     delivery.configured(ctx, "discord")
     result = NotifyResult(configured=True, dry_run=ctx.dry_run)
-    url = ctx.settings.discord_webhook_url.reveal()
+    url = ctx.settings.discord.webhook_url.reveal()
     delivery.enqueue_discord(ctx.db, at)
     session = Session(ctx, result, at, mention, _connect(url, ctx))
     if session.webhook_gone(url):

@@ -67,7 +67,7 @@ class Aggregator:
         self.ctx = ctx
         self.since = since
         self.read_only = read_only
-        self.min_rank = LEVEL_RANK.get(ctx.settings.min_level, LEVEL_RANK["ERROR"])
+        self.min_rank = LEVEL_RANK.get(ctx.settings.sources.min_level, LEVEL_RANK["ERROR"])
         self._fingerprint: Callable[[LogRecord], tuple[str, str, int]] | None = None
         self.pending = self.new_batch()
         self.lines = 0

@@ -36,7 +36,7 @@ def feed(ctx: Context, aggregator: Aggregator, since_ts: float | None) -> list[s
         for entry in page.entries:
             # Each entry on its own: a multi-line entry (a shipper's multiline stage) is one panic with its message.
             lines = [(0, line.encode("utf-8", errors="replace")) for line in entry.line.split("\n")]
-            for _offset, item in iter_records(lines, settings.log_format, settings.error_code_fields):
+            for _offset, item in iter_records(lines, settings.sources.log_format, settings.sources.error_code_fields):
                 if isinstance(item, Malformed):
                     aggregator.add_malformed(item.reason)
                 else:

@@ -35,9 +35,9 @@ def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> Sc
     """Scan the given paths (default ``AIMON_LOG_PATHS``): incrementally, or read-only over ``--since``."""
     settings = ctx.settings
     since_ts = parse_since(since) if since is not None else None
-    if not paths and settings.source == "loki":
+    if not paths and settings.sources.kind == "loki":
         return _scan_loki(ctx, since_ts, since)
-    patterns = list(paths or settings.log_paths)
+    patterns = list(paths or settings.sources.log_paths)
     if not patterns:
         raise UsageError("no log files to scan: pass paths (aimon scan /var/log/app.log) or set AIMON_LOG_PATHS.")
     files = expand_paths(patterns)

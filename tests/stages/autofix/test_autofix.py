@@ -321,7 +321,7 @@ def set_rows(world: World, sql: str, *params: Any) -> None:
     conn.close()
 
 
-def test_regression_after_merge_comments_on_issue_and_pr_and_reopens_once(world: World) -> None:
+def test_regression_after_merge_comments_on_the_pr_once_and_leaves_the_issue_to_open_issue(world: World) -> None:
     world.openai.reply(answer(GOOD_EDIT))
     pr_endpoints(world)
     assert world.run().exit_code == 0
@@ -337,30 +337,28 @@ def test_regression_after_merge_comments_on_issue_and_pr_and_reopens_once(world:
     conn.execute("INSERT INTO detections (fingerprint, kind, window_start, window_end, count, created_at)"
                  " VALUES (?, 'regression', ?, ?, 2, ?)", (FP, now, now, now))
     conn.close()
-    comment_endpoint(world, ISSUE)
     comment_endpoint(world, PULL)
-    github(world).add(responses.PATCH, f"{API}/issues/{ISSUE}", json={"number": ISSUE, "state": "open"})
     seen = len(calls(world))
+    issues_before = world.rows("SELECT state FROM issues")
 
     result = world.run()
 
     assert result.exit_code == 0, result.stderr
     [regression] = result.json()["regressions"]
-    assert regression == {"fingerprint": FP, "pull": PULL, "issue": ISSUE, "seen_at": now, "reopen": True, "sent": True}
+    assert regression == {"fingerprint": FP, "pull": PULL, "issue": ISSUE, "seen_at": now, "sent": True}
     sent = calls(world)[seen:]
+    # One comment, on the pull request: the issue's regression comment and reopening belong to open-issue alone.
     assert [(c.request.method, c.request.url) for c in sent] == [
         ("GET", f"{API}/pulls/{PULL}"),
-        ("POST", f"{API}/issues/{ISSUE}/comments"),
         ("POST", f"{API}/issues/{PULL}/comments"),
-        ("PATCH", f"{API}/issues/{ISSUE}"),
     ]
-    assert f"Regression of the fix in #{PULL}" in json.loads(sent[1].request.body)["body"]
-    assert "Regression: the error this pull request fixed" in json.loads(sent[2].request.body)["body"]
-    assert json.loads(sent[3].request.body) == {"state": "open"}
+    body = json.loads(sent[1].request.body)["body"]
+    assert body.startswith("Regression: the error this pull request fixed was detected again at ")
+    assert f"Its issue #{ISSUE} carries the report." in body
     [pull] = world.rows("SELECT state, merged_at, regressed_at FROM pulls")
     assert pull["state"] == "merged" and pull["merged_at"] == iso(merged_at.replace(microsecond=0))
     assert pull["regressed_at"] is not None
-    assert world.rows("SELECT state FROM issues") == [{"state": "open"}]
+    assert world.rows("SELECT state FROM issues") == issues_before
     assert world.rows("SELECT how FROM fixes") == [{"how": "PR merged: aimon autofix: Trim quantities and default to 0"}]
 
     seen = len(calls(world))

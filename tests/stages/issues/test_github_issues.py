@@ -276,6 +276,34 @@ def test_a_regression_reopens_the_closed_issue_with_a_comment(cli, clock, github
     assert rows("SELECT state FROM issues") == [{"state": "open"}]
 
 
+def test_a_regression_after_aimons_merged_fix_names_the_fix_in_the_one_regression_comment(cli, clock, github) -> None:
+    """open-issue alone tells the issue about a regression (autofix only tells its pull request), naming the fix."""
+    seed()
+    diagnose()
+    search_returns(github)
+    created(github)
+    cli("open-issue")
+    with connect() as conn:
+        conn.execute(
+            "INSERT INTO pulls (fingerprint, number, url, branch, title, issue_number, state, created_at, merged_at)"
+            " VALUES (?, 12, 'https://github.com/o/r/pull/12', 'aimon/fix-x', 'fix', 7, 'merged', ?, '2030-01-02T03:10:00Z')",
+            (FP, iso(clock.at)),
+        )
+    clock.advance(minutes=30)
+    seed(kind="regression", count=5, created_at=clock.at - timedelta(minutes=5))
+    github.add(responses.GET, ISSUE_7, json=issue_json(state="closed", state_reason="completed"))
+    github.add(responses.PATCH, ISSUE_7, json=issue_json(state="open"))
+    github.add(responses.POST, f"{ISSUE_7}/comments", json=comment_json(502), status=201)
+
+    cli("open-issue")
+
+    assert calls(github)[2:] == [("GET", ISSUE_7), ("PATCH", ISSUE_7), ("POST", f"{ISSUE_7}/comments")]
+    assert sent(github.calls[4])["body"].startswith(
+        "**Regression:** this error came back after the issue was closed (regression), so aimon reopened it."
+        " Regression of the fix in #12 (merged 2030-01-02T03:10:00Z).\n\n"
+    )
+
+
 def test_wontfix_keeps_the_issue_closed(cli, clock, github, monkeypatch) -> None:
     seed()
     diagnose()

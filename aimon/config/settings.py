@@ -1,0 +1,169 @@
+"""The settings aimon runs with, grouped by concern, frozen once loaded.
+
+:func:`aimon.config.load.load_settings` builds them; every other module only reads them. Secrets are
+:class:`~aimon.config.secret.Secret` values whose ``repr`` never shows them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aimon.config.secret import Secret
+from aimon.config.variables import VARS
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Where the logs come from and how they are read."""
+
+    kind: str  # file | loki
+    log_paths: tuple[str, ...]
+    log_format: str
+    min_level: str
+    error_code_fields: tuple[str, ...]
+    loki_url: str
+    loki_query: str
+    loki_tenant: str
+    loki_username: str
+    loki_password: Secret
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The LLM endpoint of diagnoses and fixes, and what it may cost."""
+
+    api_key: Secret
+    model: str
+    base_url: str
+    monthly_budget_usd: float
+    timeout: float
+    max_prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    """Where alerts go, and how often."""
+
+    webhook_url: Secret
+    mention: str
+    digest_threshold: int
+    realert: float
+    diagnosis_grace: float
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    """The repository that receives issues and pull requests."""
+
+    token: Secret
+    repo: str
+    api_url: str
+    issue_min_severity: str
+    issue_comment_interval: float
+    no_reopen_labels: tuple[str, ...]
+    deployed_commit: str
+
+
+@dataclass(frozen=True)
+class AutofixSettings:
+    """Whether and how autofix proposes draft pull requests."""
+
+    mode: str  # off | dry-run | pr
+    test_cmd: str
+    test_timeout: float
+    paths: tuple[str, ...]
+    min_confidence: float
+    min_count: int
+    daily_cap: int
+    max_lines: int
+    max_files: int
+    git_author: str
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """What the service team says about one error code."""
+
+    code: str
+    description: str = ""
+    severity: str = ""
+    owner: str = ""
+    runbook: str = ""
+    auto_fixable: bool | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Detection thresholds (``[thresholds]`` in aimon.toml)."""
+
+    spike_window_minutes: int = 5
+    spike_baseline_minutes: int = 60
+    spike_factor: float = 5.0
+    spike_min_count: int = 10
+    spike_warmup_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class FingerprintRule:
+    """A user rule: a regex on the message that fixes the template (``template``) or masks more (``mask``)."""
+
+    pattern: str
+    template: str | None = None
+    mask: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything aimon was told, loaded once. Never mutated; never printed with secrets.
+
+    The top level holds what the tick itself needs (its state file, budget, metrics file, the service's checkout);
+    each remote and each reader has its group; the data rules of ``aimon.toml`` follow.
+    """
+
+    db_path: Path
+    config_path: Path
+    repo_dir: Path | None
+    tick_budget: float
+    metrics_file: Path | None
+    sources: SourceSettings
+    llm: LLMSettings
+    discord: DiscordSettings
+    github: GitHubSettings
+    autofix: AutofixSettings
+    catalog: Mapping[str, CatalogEntry] = field(default_factory=dict)
+    fingerprint_rules: tuple[FingerprintRule, ...] = ()
+    redaction_patterns: tuple[str, ...] = ()
+    thresholds: Thresholds = Thresholds()
+
+    def value(self, path: str) -> object:
+        """A setting by its dotted path (``"discord.webhook_url"``), as :data:`aimon.config.variables.VARS` names it."""
+        found: object = self
+        for part in path.split("."):
+            found = getattr(found, part)
+        return found
+
+    def masked(self) -> dict[str, str]:
+        """Every variable with its effective value, secrets shown only as set/unset (for ``aimon status``)."""
+        shown: dict[str, str] = {}
+        for var in VARS:
+            value = self.value(var.field)
+            if var.secret:
+                shown[var.env] = "set (hidden)" if value else "unset"
+            elif isinstance(value, tuple):
+                shown[var.env] = ",".join(value)
+            else:
+                shown[var.env] = "" if value is None else hide_credentials(str(value))
+        return shown
+
+    def secrets(self) -> list[Secret]:
+        """The secrets that are set (for scrubbing them out of anything shown)."""
+        found = [self.value(var.field) for var in VARS if var.secret]
+        return [secret for secret in found if isinstance(secret, Secret) and secret]
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of any URL in it shown as ``***@``."""
+    return re.sub(r"(?<=//)[^/@\s]+@", "***@", text)
