@@ -1,9 +1,19 @@
-"""Wall-clock budgets: a cron tick has a deadline, and every stage leaves slow work for the next tick."""
+"""Time: the wall clock (timezone-aware UTC) and the budgets of a cron tick, which every stage keeps by leaving slow
+work for the next tick."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from typing import Any
 # Already-masked text is left alone, so redacting twice (or redacting a prompt built from redacted parts) is stable.
 _PLACEHOLDER = re.compile(r"^<(?:secret|email|card)-\d+>$")
 _PLACEHOLDER_INSIDE = re.compile(r"<(?:secret|email|card)-\d+>")
+_PLACEHOLDER_NUMBER = re.compile(r"<(secret|email|card)-(\d+)>")
 
 # Key names whose value is a secret. Long words may end a longer key (``db_password``, ``x-auth-token``); short
 # words only count as a whole segment (``pass``, not ``bypass``).
@@ -119,6 +120,12 @@ class Redactor:
             found = f"<{kind}-{self._counts[kind]}>"
             self._seen[key] = found
         return found
+
+    def number_after(self, text: str) -> None:
+        """Number new placeholders after those already in ``text``, so that a second pass over a text another
+        instance masked never gives a different value a placeholder that is already there."""
+        for kind, number in _PLACEHOLDER_NUMBER.findall(text):
+            self._counts[kind] = max(self._counts.get(kind, 0), int(number))
 
     @property
     def masked_count(self) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from aimon.runtime import Runtime
 from tests.envelope import envelope
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -48,13 +49,19 @@ class CliResult:
 
 
 @pytest.fixture
-def cli() -> Any:
+def runtime() -> Runtime:
+    """The outside world the entry point is given; a test module that moves the clock overrides this fixture."""
+    return Runtime()
+
+
+@pytest.fixture
+def cli(runtime: Runtime) -> Any:
     """Run the real entry point in-process: ``cli("scan", "app.log", "--json")``."""
     from aimon.cli.app import app
 
     def invoke(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> CliResult:
         runner = CliRunner()
-        result = runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+        result = runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False, obj=runtime)
         command = args[0] if args and not args[0].startswith("-") else None
         return CliResult(result.exit_code, result.stdout, result.stderr, command)
 

@@ -11,11 +11,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from aimon.cli.invoke import fail, load, reported, run_core, show
+
+if TYPE_CHECKING:
+    from aimon.runtime import Runtime
 
 app = typer.Typer(
     name="aimon",
@@ -38,6 +41,7 @@ FAIL_ON = ("new", "spike", "any")
 
 @app.command()
 def scan(
+    invocation: typer.Context,
     paths: Annotated[list[str] | None, typer.Argument(help="Log files or globs (default: AIMON_LOG_PATHS).")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Read-only triage of a window: 1h, 30m, 2d or an ISO time.")] = None,
     log_format: Annotated[str | None, typer.Option("--format", help="auto, json or text (default: AIMON_LOG_FORMAT).")] = None,
@@ -57,6 +61,7 @@ def scan(
 
     extra = {"AIMON_LOG_FORMAT": log_format} if log_format else None
     run_core(
+        invocation.obj,
         "scan",
         lambda ctx: run_scan(ctx, paths=paths or None, since=since),
         as_json=as_json,
@@ -117,6 +122,7 @@ def _input(path: str, *, as_json: bool) -> Iterator[BinaryIO]:
 
 @app.command()
 def diagnose(
+    invocation: typer.Context,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Diagnose at most this many errors.")] = 20,
     as_json: JsonOpt = False,
     dry_run: DryRunOpt = False,
@@ -129,44 +135,45 @@ def diagnose(
     """
     from aimon.stages.diagnose.stage import run_diagnose
 
-    run_core("diagnose", lambda ctx: run_diagnose(ctx, limit=limit), as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
+    run_core(invocation.obj, "diagnose", lambda ctx: run_diagnose(ctx, limit=limit), as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
 
 
 @app.command()
-def notify(as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: EnvFileOpt = None, db: DbOpt = None) -> None:
+def notify(invocation: typer.Context, as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: EnvFileOpt = None, db: DbOpt = None) -> None:
     """Post pending alerts to the Discord webhook, each exactly once.
 
     Example: aimon notify --dry-run
     """
     from aimon.stages.notify.stage import run_notify
 
-    run_core("notify", run_notify, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
+    run_core(invocation.obj, "notify", run_notify, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
 
 
 @app.command("open-issue")
-def open_issue(as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: EnvFileOpt = None, db: DbOpt = None) -> None:
+def open_issue(invocation: typer.Context, as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: EnvFileOpt = None, db: DbOpt = None) -> None:
     """Open or update exactly one GitHub issue per error fingerprint.
 
     Example: aimon open-issue --dry-run
     """
     from aimon.stages.issues.stage import run_open_issue
 
-    run_core("open-issue", run_open_issue, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
+    run_core(invocation.obj, "open-issue", run_open_issue, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
 
 
 @app.command()
-def autofix(as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: EnvFileOpt = None, db: DbOpt = None) -> None:
+def autofix(invocation: typer.Context, as_json: JsonOpt = False, dry_run: DryRunOpt = False, env_file: EnvFileOpt = None, db: DbOpt = None) -> None:
     """Open guarded, tested, draft pull requests for errors judged auto-fixable (AIMON_AUTOFIX=pr).
 
     Example: AIMON_AUTOFIX=dry-run aimon autofix
     """
     from aimon.stages.autofix.stage import run_autofix
 
-    run_core("autofix", run_autofix, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
+    run_core(invocation.obj, "autofix", run_autofix, as_json=as_json, dry_run=dry_run, env_file=env_file, db=db)
 
 
 @app.command()
 def run(
+    invocation: typer.Context,
     since: Annotated[str | None, typer.Option("--since", help="Scan this window instead of the new lines.")] = None,
     paths: Annotated[list[str] | None, typer.Option("--log", help="Log file or glob (repeatable; default AIMON_LOG_PATHS).")] = None,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="Exit 1 when detections of this kind exist: new, spike or any.")] = None,
@@ -187,6 +194,7 @@ def run(
     if fail_on is not None and fail_on not in FAIL_ON:
         raise fail("run", f"--fail-on {fail_on!r}: use new, spike or any", as_json=as_json)
     run_core(
+        invocation.obj,
         "run",
         lambda ctx: run_pipeline(ctx, paths=paths or None, since=since, fail_on=fail_on),
         as_json=as_json,
@@ -197,18 +205,19 @@ def run(
 
 
 @app.command()
-def status(as_json: JsonOpt = False, env_file: EnvFileOpt = None, db: DbOpt = None) -> None:
+def status(invocation: typer.Context, as_json: JsonOpt = False, env_file: EnvFileOpt = None, db: DbOpt = None) -> None:
     """Checkpoints and lag, pending and failed deliveries, recent and frequent errors, LLM spend, the last run.
 
     Example: aimon status --json
     """
     from aimon.tools.status import get_status
 
-    run_core("status", get_status, as_json=as_json, env_file=env_file, db=db)
+    run_core(invocation.obj, "status", get_status, as_json=as_json, env_file=env_file, db=db)
 
 
 @app.command()
 def ignore(
+    invocation: typer.Context,
     fingerprint_id: Annotated[str, typer.Argument(metavar="FINGERPRINT", help="A fingerprint (or a unique prefix).")],
     for_: Annotated[str | None, typer.Option("--for", help="Only for this long (e.g. 24h); default: until resolved.")] = None,
     as_json: JsonOpt = False,
@@ -219,11 +228,12 @@ def ignore(
 
     Example: aimon ignore 3fa9c2 --for 24h
     """
-    _change_state("ignore", fingerprint_id, "ignored", for_, as_json=as_json, env_file=env_file, db=db)
+    _change_state(invocation, "ignore", fingerprint_id, "ignored", for_, as_json=as_json, env_file=env_file, db=db)
 
 
 @app.command()
 def resolve(
+    invocation: typer.Context,
     fingerprint_id: Annotated[str, typer.Argument(metavar="FINGERPRINT", help="A fingerprint (or a unique prefix).")],
     as_json: JsonOpt = False,
     env_file: EnvFileOpt = None,
@@ -233,15 +243,24 @@ def resolve(
 
     Example: aimon resolve 3fa9c2
     """
-    _change_state("resolve", fingerprint_id, "resolved", None, as_json=as_json, env_file=env_file, db=db)
+    _change_state(invocation, "resolve", fingerprint_id, "resolved", None, as_json=as_json, env_file=env_file, db=db)
 
 
 def _change_state(
-    command: str, fingerprint_id: str, state: str, for_: str | None, *, as_json: bool, env_file: Path | None, db: Path | None
+    invocation: typer.Context,
+    command: str,
+    fingerprint_id: str,
+    state: str,
+    for_: str | None,
+    *,
+    as_json: bool,
+    env_file: Path | None,
+    db: Path | None,
 ) -> None:
     from aimon.tools.triage import set_fingerprint_state
 
     run_core(
+        invocation.obj,
         command,
         lambda ctx: set_fingerprint_state(ctx, fingerprint_id, state, for_),
         view="state_change",
@@ -267,9 +286,9 @@ def check_logs(
         show("check-logs", "check_logs", core_check(load(env_file, None), files or None), as_json=as_json)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(runtime: Runtime | None = None) -> None:
+    """Console-script entry point; ``runtime`` wires in another outside world (a test harness's clock)."""
+    app(obj=runtime)
 
 
 if __name__ == "__main__":

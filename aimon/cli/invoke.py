@@ -11,12 +11,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from aimon.cli.output import ExitCode, print_envelope, print_text, stderr
 from aimon.errors import AimonError
+
+if TYPE_CHECKING:
+    from aimon.runtime import Runtime
 
 # Stages that read logs or send things: run by hand, they wait for a cron tick holding the run lock.
 LOCKED = frozenset({"scan", "diagnose", "notify", "open-issue", "autofix"})
@@ -71,6 +74,7 @@ def show(command: str, view: str, result: Any, *, as_json: bool) -> None:
 
 
 def run_core(
+    runtime: Runtime | None,
     command: str,
     work: Callable[[Any], Any],
     *,
@@ -84,6 +88,8 @@ def run_core(
 ) -> None:
     """Load settings, open the state (an in-memory copy under --dry-run), run one core call, print it, exit.
 
+    ``runtime`` is what the entry point was given as its ``obj`` (a test's clock), or None for the real world.
+
     ``view`` names the text view (default: ``command`` with ``_`` for ``-``).
     """
     with reported(command, as_json=as_json):
@@ -93,13 +99,13 @@ def run_core(
                 from aimon.run import stage_lock
 
                 stack.enter_context(stage_lock(settings, command))
-            result = _work(command, work, settings, dry_run=dry_run, as_json=as_json, progress=progress)
+            result = _work(command, work, settings, runtime, dry_run=dry_run, as_json=as_json, progress=progress)
         show(command, view or command.replace("-", "_"), result, as_json=as_json)
 
 
-def _work(command: str, work: Callable[[Any], Any], settings: Any, *, dry_run: bool, as_json: bool, progress: bool) -> Any:
+def _work(command: str, work: Callable[[Any], Any], settings: Any, runtime: Runtime | None, *, dry_run: bool, as_json: bool, progress: bool) -> Any:
     from aimon.clock import Deadline
-    from aimon.runtime import Context
+    from aimon.runtime import Context, Runtime
     from aimon.state.db import open_db
 
     conn = open_db(settings.db_path, dry_run=dry_run)
@@ -111,6 +117,7 @@ def _work(command: str, work: Callable[[Any], Any], settings: Any, *, dry_run: b
             deadline=Deadline(settings.tick_budget) if command == "run" else Deadline.unlimited(),
             notice=stderr,
             progress=_progress_bar() if progress and sys.stderr.isatty() and not as_json else None,
+            runtime=runtime or Runtime(),
         )
         return work(ctx)
     finally:

@@ -19,6 +19,7 @@ import requests
 from aimon import __version__
 from aimon.clock import Deadline
 from aimon.errors import ConfigError
+from aimon.remotes.egress import Egress
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
@@ -42,7 +43,7 @@ class Reply:
 class Webhook:
     """One Discord webhook URL (from ``DISCORD_WEBHOOK_URL``), bound to the tick's deadline."""
 
-    def __init__(self, url: str, deadline: Deadline, session: requests.Session | None = None) -> None:
+    def __init__(self, url: str, deadline: Deadline, egress: Egress, session: requests.Session | None = None) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(
@@ -52,6 +53,7 @@ class Webhook:
         self._base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         self._query = urllib.parse.parse_qsl(parts.query)  # e.g. thread_id: kept on every call
         self._deadline = deadline
+        self._egress = egress
         self._session = session or requests.Session()
 
     @property
@@ -76,6 +78,7 @@ class Webhook:
         return f"{base}?{query}" if query else base
 
     def _call(self, method: str, url: str, payload: dict[str, Any]) -> Reply:
+        payload = self._egress.obj(payload)  # content, embeds and file names: every string leaves through the gate
         for attempt in range(MAX_429_RETRIES + 1):
             remaining = self._deadline.remaining()
             if remaining < 1.0:

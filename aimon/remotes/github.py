@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aimon import __version__
 from aimon.config import Settings
 from aimon.errors import ConfigError, RemoteError, RemoteGone
+from aimon.remotes.egress import Egress
 from aimon.state.db import utcnow
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ class IssueTracker:
 
     def __init__(self, settings: Settings, repo: str, at: datetime, *, timeout: float) -> None:
         self._gh = make_github(settings, timeout=min(TIMEOUT, timeout))
+        self._egress = Egress.of(settings)
         self._repo = self._gh.get_repo(repo)  # lazy: no request
         self._at = at
         # number → the issue object the last call used: the calls that follow go to the URL it holds.
@@ -208,7 +210,7 @@ class IssueTracker:
     def create(self, title: str, body: str, labels: list[str]) -> tuple[int, str]:
         """Open an issue; ``(number, html_url)``."""
         with mapped_errors("creating the issue", self._at):
-            created = self._repo.create_issue(title=title, body=body, labels=labels)
+            created = self._repo.create_issue(title=self._egress.text(title), body=self._egress.text(body), labels=labels)
             return created.number, created.html_url
 
     def read(self, number: int) -> dict[str, Any]:
@@ -226,7 +228,7 @@ class IssueTracker:
     def comment(self, number: int, body: str) -> tuple[int, str]:
         """Comment on issue ``number``; ``(comment id, html_url)``."""
         with mapped_errors(f"commenting on #{number}", self._at):
-            comment = self._issue(number).create_comment(body)
+            comment = self._issue(number).create_comment(self._egress.text(body))
             return comment.id, comment.html_url
 
     def timeline(self, number: int) -> list[dict[str, Any]]:
@@ -242,3 +244,70 @@ def _holding(page: Any, text: str) -> list[dict[str, Any]]:
         for item in page
         if text in (item.body or "") and "/pull/" not in (item.html_url or "")
     ]
+
+
+PULL_LABELS = ("aimon", "ai-generated")
+
+
+@dataclass(frozen=True)
+class PullState:
+    """A PR's state as GitHub reports it."""
+
+    state: str  # open | merged | closed
+    merged_at: datetime | None
+
+
+class PullRequests:
+    """The pull-request calls autofix makes; PyGithub's errors leave as aimon's (:func:`mapped_errors`), titles,
+    bodies and comments through the egress gate."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._egress = Egress.of(settings)
+        self._name = repo_name(settings)
+        self._repo: Any = None
+
+    @property
+    def repo(self) -> Any:
+        if self._repo is None:
+            # Built on first use: a pass with nothing to send never imports PyGithub. Lazy objects: no GET /repos/...
+            # before each write; the first real call tells us if the repository exists.
+            self._repo = make_github(self._settings).withLazy(True).get_repo(self._name)
+        return self._repo
+
+    @property
+    def owner(self) -> str:
+        return str(self._name.split("/", 1)[0])
+
+    def open_draft(self, *, base: str, head: str, title: str, body: str) -> tuple[int, str]:
+        """Create a draft PR; ``(number, html_url)``."""
+        with mapped_errors("opening the pull request"):
+            pull = self.repo.create_pull(
+                base=base, head=head, title=self._egress.text(title), body=self._egress.text(body), draft=True
+            )
+            return int(pull.number), str(pull.html_url)
+
+    def add_labels(self, number: int) -> None:
+        """Label a PR ``aimon`` and ``ai-generated`` (through its issue, one request)."""
+        with mapped_errors("labelling the pull request"):
+            self.repo.get_issue(number).add_to_labels(*PULL_LABELS)
+
+    def find_open(self, branch: str) -> tuple[int, str] | None:
+        """The open PR whose head is ``branch`` of this repository, if any (recovers one we opened but never recorded)."""
+        with mapped_errors("looking for an existing pull request"):
+            for pull in self.repo.get_pulls(state="open", head=f"{self.owner}:{branch}"):
+                return int(pull.number), str(pull.html_url)
+        return None
+
+    def state(self, number: int) -> PullState:
+        """Whether PR ``number`` is open, merged or closed."""
+        with mapped_errors(f"reading pull request #{number}"):
+            pull = self.repo.get_pull(number)  # lazy: the attribute reads below make the one GET
+            merged = bool(pull.merged)
+            state = "merged" if merged else ("open" if pull.state == "open" else "closed")
+            return PullState(state, pull.merged_at if merged else None)
+
+    def comment(self, number: int, body: str) -> None:
+        """Comment on pull request ``number`` (GitHub takes PR comments on the issues endpoint)."""
+        with mapped_errors(f"commenting on #{number}"):
+            self.repo.get_issue(number).create_comment(self._egress.text(body))

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from aimon.errors import AimonError, RemoteError
-from aimon.redact import redact_text
+from aimon.remotes.egress import Egress
 from aimon.runtime import Context
 from aimon.state import diagnoses
 from aimon.state.db import transaction
@@ -99,6 +99,7 @@ class LLM:
         self.ctx = ctx
         self.settings = ctx.settings
         self.model = ctx.settings.llm.model
+        self._egress = Egress.of(ctx.settings)
         self._client: Any = None
 
     @property
@@ -211,6 +212,8 @@ class LLM:
             options["max_retries"] = max_retries
         if options:
             client = client.with_options(**options)
+        # Whatever built the prompt, it leaves through the gate (built-in and the user's redaction patterns).
+        messages = [{**message, "content": self._egress.text(message["content"])} for message in messages]
         digest = prompt_hash(messages)
         started = time.monotonic()
         try:
@@ -260,13 +263,13 @@ class LLM:
         with transaction(self.ctx.db) as conn:
             return diagnoses.insert_llm_call(
                 conn, purpose=purpose, fingerprint=fingerprint, model=self.model, prompt_hash=digest, outcome=outcome,
-                error=error and redact_text(error)[:500], tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached,
+                error=error and self._egress.text(error)[:500], tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached,
                 latency_ms=latency, cost_usd=cost, priced=price_of(self.model) is not None,
             )
 
     def _record_outcome(self, call_id: int, outcome: str, error: str) -> None:
         with transaction(self.ctx.db) as conn:
-            diagnoses.set_llm_call_outcome(conn, call_id, outcome, redact_text(error)[:500])
+            diagnoses.set_llm_call_outcome(conn, call_id, outcome, self._egress.text(error)[:500])
 
 
 class _SchemaUnsupported(Exception):

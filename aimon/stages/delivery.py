@@ -22,7 +22,7 @@ from typing import Any
 from aimon.config import SEVERITIES, Settings
 from aimon.runtime import Context
 from aimon.state import links, meta, outbox
-from aimon.state.db import parse_iso, transaction, utcnow
+from aimon.state.db import parse_iso, transaction
 from aimon.state.diagnoses import latest_diagnosis
 from aimon.state.groups import is_ignored
 from aimon.state.outbox import Delivery
@@ -44,7 +44,7 @@ def unconfigured(ctx: Context, channel: str, message: str) -> None:
     elif meta.unconfigured_since(ctx.db, channel) is None:
         ctx.notice(message)
         with transaction(ctx.db):
-            meta.set_unconfigured(ctx.db, channel, now())
+            meta.set_unconfigured(ctx.db, channel, ctx.now())
 
 
 def configured(ctx: Context, channel: str) -> None:
@@ -52,11 +52,6 @@ def configured(ctx: Context, channel: str) -> None:
     if not ctx.dry_run and meta.unconfigured_since(ctx.db, channel) is not None:
         with transaction(ctx.db):
             meta.clear_unconfigured(ctx.db, channel)
-
-
-def now() -> datetime:
-    """The wall-clock time the outbox schedules against (one place, so that tests can let time pass)."""
-    return utcnow()
 
 
 def backoff(attempts: int) -> float:

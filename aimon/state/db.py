@@ -14,14 +14,12 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from aimon.clock import utcnow
 from aimon.errors import StateError
 
+__all__ = ["BUSY_TIMEOUT_MS", "iso", "migrate", "open_db", "parse_iso", "transaction", "utcnow"]
+
 BUSY_TIMEOUT_MS = 10_000
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 def iso(moment: datetime | float | None) -> str | None:

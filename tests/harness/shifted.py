@@ -1,8 +1,8 @@
-"""Run the aimon CLI with the outbox's wall clock moved forward by ``AIMON_TEST_CLOCK_SHIFT`` seconds.
+"""Run the aimon CLI with its wall clock moved forward by ``AIMON_TEST_CLOCK_SHIFT`` seconds.
 
 The crash suite's final run uses it to stand for "a few minutes later": a delivery claimed by a process that was killed
 is leased for :data:`aimon.stages.delivery.LEASE` seconds before another run may retry it, and this is how the suite lets
-that time pass without sleeping. Only the outbox's clock moves; everything else runs unchanged.
+that time pass without sleeping. The clock is handed to the entry point (its ``Runtime``); nothing is patched.
 
     python tests/harness/shifted.py run --json
 """
@@ -10,15 +10,19 @@ that time pass without sleeping. Only the outbox's clock moves; everything else 
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from aimon.stages import delivery as outbox
-from aimon.state.db import utcnow
+from aimon.clock import utcnow
+from aimon.runtime import Runtime
 
 SHIFT = timedelta(seconds=float(os.environ.get("AIMON_TEST_CLOCK_SHIFT", "0")))
-outbox.now = lambda: utcnow() + SHIFT
+
+
+def shifted() -> datetime:
+    return utcnow() + SHIFT
+
 
 if __name__ == "__main__":
     from aimon.cli.app import main
 
-    main()
+    main(Runtime(clock=shifted))

@@ -14,9 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from aimon.stages import delivery as outbox
+from aimon.runtime import Runtime
 from aimon.state.db import iso, open_db, transaction
 
 T0 = datetime(2030, 1, 2, 3, 0, 0, tzinfo=UTC)
@@ -38,11 +36,9 @@ class Clock:
         self.at += timedelta(**delta)
 
 
-def install_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Replace the outbox's clock (for a ``clock`` fixture in each test module)."""
-    fake = Clock()
-    monkeypatch.setattr(outbox, "now", fake)
-    return fake
+def clock_runtime(clock: Clock) -> Runtime:
+    """The entry point's outside world with this clock (for a ``runtime`` fixture in each test module)."""
+    return Runtime(clock=clock)
 
 
 def db_path() -> Path:

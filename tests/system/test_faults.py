@@ -35,7 +35,7 @@ import pytest
 import aimon.logs.loki as loki_source
 from aimon.remotes import discord as discord_http
 from aimon.remotes import github as github_client
-from aimon.stages import delivery as outbox
+from aimon.runtime import Runtime
 from aimon.state.db import iso, utcnow
 from tests import envelope
 from tests.fakes.discord_server import FakeDiscord, fingerprint_of, rate_limited
@@ -75,10 +75,18 @@ class Remotes:
 
 
 @pytest.fixture
-def remotes(isolated: Path, openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> Iterator[Remotes]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def runtime(clock: Clock) -> Runtime:
+    return Runtime(clock=clock)
+
+
+@pytest.fixture
+def remotes(isolated: Path, openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Iterator[Remotes]:
     discord, github, loki = FakeDiscord(), FakeGitHub(), FakeLoki()
-    clock = Clock()
-    monkeypatch.setattr(outbox, "now", clock)
     monkeypatch.setattr(github_client, "WRITE_SPACING", 0.0)  # GitHub's second between writes: not in tests
     monkeypatch.setattr(loki_source, "BACKOFF_SECONDS", 0.01)
     monkeypatch.setenv("AIMON_CONFIG", "")  # no aimon.toml
@@ -425,7 +433,7 @@ def run(r: Remotes) -> Any:
 
     from aimon.cli.app import app
 
-    result = CliRunner().invoke(app, ["run", "--json"], catch_exceptions=False)
+    result = CliRunner().invoke(app, ["run", "--json"], catch_exceptions=False, obj=Runtime(clock=r.clock))
     result.json = lambda: envelope.result(result.stdout, result.exit_code, "run")  # type: ignore[attr-defined]
     return result
 

@@ -17,7 +17,7 @@ from typing import Any
 from aimon.config import VARS
 from aimon.errors import RemoteError
 from aimon.markdown import shorten
-from aimon.redact import Redactor
+from aimon.remotes.egress import Egress
 from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable
 from aimon.runtime import Context
 from aimon.stages.autofix import guard, prompt, worktree
@@ -61,7 +61,7 @@ class Recorder:
         self.mode = mode
         self.github = github
         self.now = now
-        self.redactor = Redactor(ctx.settings.redaction_patterns)
+        self.redactor = Egress.of(ctx.settings).redactor()
 
     def refusal(self, item: Ineligible) -> AttemptReport:
         """Record an eligibility refusal (deduplicated) and post it once."""
@@ -182,7 +182,7 @@ class Attempt:
 
     def _in_tree(self, tree: Path, llm: LLM, base: str, branch: str | None) -> AttemptReport:
         c = self.candidate
-        redactor = Redactor(self.ctx.settings.redaction_patterns)
+        redactor = Egress.of(self.ctx.settings).redactor()
         files, problem = prompt.gather(tree, self._places(), self.limits, redactor)
         if problem:
             # Found only now, in the worktree: recorded as a refusal so the next tick does not redo the work for it.
@@ -260,12 +260,12 @@ class Attempt:
     def _ship(self, tree: Path, proposal: Proposal, diff: str, paths: list[str], base: str, branch: str,
               test: worktree.TestRun) -> AttemptReport:
         c = self.candidate
-        r = Redactor(self.ctx.settings.redaction_patterns)
+        r = Egress.of(self.ctx.settings).redactor()
         title = r.redact(pull_title(str(c.diagnosis.get("title", "")), proposal.summary))
         text = PullText(
             fingerprint=c.fingerprint, issue_number=c.issue_number, diagnosis=r.redact_obj(c.diagnosis),
             summary=r.redact(proposal.summary), rationale=r.redact(proposal.rationale), files=tuple(paths),
-            diff=r.redact(diff), test_command=test.command, test_seconds=test.seconds, test_output=r.redact(test.output_tail),
+            diff=r.redact(diff), test_command=r.redact(test.command), test_seconds=test.seconds, test_output=r.redact(test.output_tail),
         )
         worktree.commit_all(tree, self.ctx.settings.autofix.git_author,
                             commit_message(title, r.redact(proposal.summary), c.issue_number, c.fingerprint))

@@ -14,11 +14,11 @@ from typing import Any
 from aimon.config import Settings
 from aimon.errors import ConfigError, RemoteError
 from aimon.lock import try_lock
+from aimon.remotes.github import PullRequests
 from aimon.runtime import Context
 from aimon.stages.autofix import eligibility, worktree
 from aimon.stages.autofix.attempt import Attempt, AttemptReport, Recorder
 from aimon.stages.autofix.followup import follow_pulls
-from aimon.stages.autofix.pr import GitHubPulls
 from aimon.state.db import utcnow
 
 
@@ -114,7 +114,7 @@ def _github(settings: Settings) -> Any:
             "AIMON_AUTOFIX=pr opens pull requests on GitHub: set GITHUB_TOKEN and AIMON_GITHUB_REPO "
             "(or AIMON_AUTOFIX=dry-run to only preview fixes)."
         )
-    return GitHubPulls(settings)
+    return PullRequests(settings)
 
 
 def _check_pr_settings(settings: Settings) -> None:

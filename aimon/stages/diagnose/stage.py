@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aimon.model import Diagnosis
-from aimon.redact import Redactor
+from aimon.remotes.egress import Egress
 from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, price_of
 from aimon.runtime import Context
 from aimon.stages.diagnose import heuristics, memory
@@ -144,7 +144,7 @@ class _Run:
         detection = {"kind": fp["detection_kind"], "window_start": fp["window_start"], "window_end": fp["window_end"],
                      "count": fp["window_count"], "baseline": fp["baseline"]}
         raw = build_context(self.conn, self.settings, row, detection, memory.context_lines(matches, previous, own_fixes))
-        ctx = raw.redacted(Redactor(self.settings.redaction_patterns))
+        ctx = raw.redacted(Egress.of(self.settings).redactor())
         best = matches[0] if matches and reason == "new" else None
         if best is not None and best.confidence >= memory.TRUST_CONFIDENCE:
             self._store_memory(fp, reason, best, note=f"memory: {best.why} as {best.fingerprint}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from aimon.redact import Redactor
+from aimon.remotes.egress import Egress
 from aimon.remotes.github import GitHubError, GitHubGone, IssueTracker
 from aimon.runtime import Context
 from aimon.stages import delivery
@@ -75,7 +75,7 @@ class Filer:
         minimum = self.settings.github.issue_min_severity
         if severity_rank(latest.severity) < severity_rank(minimum):
             return self.ledger.skip(group, f"severity {latest.severity} is below AIMON_ISSUE_MIN_SEVERITY={minimum}")
-        redactor = Redactor(self.settings.redaction_patterns)
+        redactor = Egress.of(self.settings).redactor()
         title, body, labels = issue_title(latest, redactor), issue_body(self.db, self.settings, latest, redactor), issue_labels(latest)
         if self.tracker is None:
             return self.ledger.would({"action": "create", "title": title, "body": body, "labels": labels,
@@ -195,7 +195,7 @@ class Filer:
                  into: list[dict[str, Any]]) -> None:
         issue = latest.issue or {}
         try:
-            comment_id, url = tracker.comment(issue["number"], Redactor(self.settings.redaction_patterns).redact(text))
+            comment_id, url = tracker.comment(issue["number"], text)  # the tracker sends it through the egress gate
         except (GitHubError, GitHubGone) as exc:
             return self.ledger.trouble(ids, exc.trouble)
         self.budget.wrote()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from aimon.remotes.egress import Egress
 from aimon.runtime import Context
 from aimon.stages import delivery
 from aimon.stages.delivery import load_incident
@@ -31,7 +32,7 @@ PREVIEW_LIMIT = 50  # without a webhook, show what the latest detections would p
 
 def run_notify(ctx: Context) -> NotifyResult:
     """Post the due alerts (see the module docstring); never raises for a remote failure."""
-    at = delivery.now()
+    at = ctx.now()
     mention = parse_mention(ctx.settings.discord.mention)
     if not ctx.settings.discord.webhook_url:
         shown = " (below: what would be)" if ctx.dry_run else ""
@@ -61,7 +62,7 @@ def _connect(url: str, ctx: Context) -> Callable[[], Any]:
     def connect() -> Any:
         from aimon.remotes.discord import Webhook
 
-        return Webhook(url, ctx.deadline)
+        return Webhook(url, ctx.deadline, Egress.of(ctx.settings))
 
     return connect
 

@@ -12,6 +12,7 @@ import responses
 from responses import matchers
 
 from aimon.remotes import github as github_client
+from aimon.runtime import Runtime
 from aimon.stages import delivery as outbox
 from aimon.state.db import iso, transaction
 from tests.stages.delivery_support import (
@@ -19,11 +20,11 @@ from tests.stages.delivery_support import (
     T0,
     Clock,
     bodies,
+    clock_runtime,
     connect,
     db_path,
     deliveries,
     diagnose,
-    install_clock,
     rows,
     seed,
 )
@@ -37,8 +38,13 @@ MARKER = f"<!-- aimon:fingerprint={FP} -->"
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return install_clock(monkeypatch)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def runtime(clock: Clock) -> Runtime:
+    return clock_runtime(clock)
 
 
 @pytest.fixture(autouse=True)

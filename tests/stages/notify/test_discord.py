@@ -10,6 +10,7 @@ import pytest
 import requests
 import responses
 
+from aimon.runtime import Runtime
 from aimon.stages.delivery import pending_and_failed
 from aimon.state.db import iso, transaction
 from tests.stages.delivery_support import (
@@ -19,11 +20,11 @@ from tests.stages.delivery_support import (
     WEBHOOK,
     Clock,
     bodies,
+    clock_runtime,
     connect,
     db_path,
     deliveries,
     diagnose,
-    install_clock,
     rows,
     seed,
 )
@@ -32,8 +33,13 @@ RATE_LIMITED = {"message": "You are being rate limited.", "retry_after": 0.01, "
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return install_clock(monkeypatch)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def runtime(clock: Clock) -> Runtime:
+    return clock_runtime(clock)
 
 
 @pytest.fixture
@@ -494,7 +500,7 @@ def test_retry_after_header_alone_is_honoured(cli, clock, webhook, discord) -> N
     assert deliveries()[0]["status"] == "sent"
 
 
-def test_a_tick_out_of_time_starts_no_post(clock, webhook, discord) -> None:
+def test_a_tick_out_of_time_starts_no_post(clock, runtime, webhook, discord) -> None:
     from aimon.clock import Deadline
     from aimon.config import load_settings
     from aimon.runtime import Context
@@ -502,7 +508,7 @@ def test_a_tick_out_of_time_starts_no_post(clock, webhook, discord) -> None:
 
     seed()
     settings = load_settings()
-    result = run_notify(Context(settings=settings, db=connect(), deadline=Deadline(1.0)))
+    result = run_notify(Context(settings=settings, db=connect(), deadline=Deadline(1.0), runtime=runtime))
     assert len(discord.calls) == 0
     assert result.deferred[0]["reason"] == "not tried: the tick ran out of time"
     assert [(row["status"], row["attempts"], row["next_attempt_at"]) for row in deliveries()] == [("pending", 0, None)]
