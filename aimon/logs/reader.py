@@ -26,7 +26,7 @@ from aimon.errors import StateError
 from aimon.logs.files import CHUNK_BYTES, ReadTask, open_binary
 from aimon.logs.parsing import Item, Malformed
 from aimon.logs.parsing.chunks import LineScanner
-from aimon.logs.parsing.timestamps import ISO_RE, from_iso_match
+from aimon.logs.parsing.timestamps import DATED_START, ISO_BYTES_RE, ISO_RE, from_iso_match
 from aimon.model import LogRecord
 from aimon.runtime import Context
 
@@ -146,7 +146,7 @@ def _quiet(path: Path) -> bool:
 # ----------------------------------------------------------------------------------------------------- splitting
 
 
-_SAFE_START = re.compile(rb"\n(?=\{|\[?\d{4}-\d{2}-\d{2}[T ])")
+_SAFE_START = re.compile(rb"\n(?=\{|" + DATED_START.encode() + rb")")
 
 
 def split_points(path: Path, start: int, end: int, parts: int) -> list[int]:
@@ -172,7 +172,6 @@ def split_points(path: Path, start: int, end: int, parts: int) -> list[int]:
 
 # ------------------------------------------------------------------------------------------------- seeking by time
 
-_TS_BYTES_RE = re.compile(rb"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\d*\s?(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?")
 _PROBE_BYTES = 64 * 1024
 
 
@@ -187,7 +186,7 @@ def _first_time_after(stream: io.RawIOBase, offset: int) -> tuple[float | None, 
         newline = data.find(b"\n", pos)
         if newline < 0:
             break
-        match = _TS_BYTES_RE.search(data, pos, min(newline, pos + 256))
+        match = ISO_BYTES_RE.search(data, pos, min(newline, pos + 256))
         if match is not None:
             return from_iso_match(_as_text(match)), offset + pos
         pos = newline + 1

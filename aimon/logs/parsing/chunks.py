@@ -21,7 +21,7 @@ import re
 from collections.abc import Generator, Iterator, Sequence
 
 from aimon.logs.parsing import Item, Malformed, RecordAssembler
-from aimon.logs.parsing.timestamps import from_iso_match
+from aimon.logs.parsing.timestamps import ISO_RE, from_iso_match
 from aimon.model import LEVEL_RANK, LogRecord
 
 SNIFF_BYTES = 256 * 1024
@@ -29,7 +29,6 @@ PANIC_MARKER = b"panicked at"
 # Found with the shorter ``ked at`` (its rare first letter makes the search faster, and it covers the ``(tid)``
 # shape); lines without ``panicked at`` are then dropped before parsing.
 _PANIC_SEARCH = b"ked at"
-_TS_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\d*\s?(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?")
 
 
 def markers_for(min_level: str) -> tuple[bytes, ...] | None:
@@ -155,7 +154,7 @@ class LineScanner:
                 return
             begin = buf.rfind(b"\n", 0, stop - 1) + 1
             text = bytes(buf[begin:stop][:512]).decode("utf-8", "replace")
-            match = _TS_RE.search(text)
+            match = ISO_RE.search(text)
             if match:
                 ts = from_iso_match(match)
                 if ts is not None:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from aimon.logs.parsing.jsonlog import split_location
+from aimon.logs.parsing.timestamps import DATED_START
 from aimon.model import LogRecord
 
 HEADER_RE = re.compile(r"^\s*thread '(?P<thread>[^']*)'(?: \((?P<tid>\d+)\))? panicked at (?P<rest>.*)$")
@@ -27,7 +28,7 @@ _FRAME_RE = re.compile(r"^\s+(?:\d+:\s|at\s)")
 _NOTE_PREFIX = "note: "
 _BACKTRACE_HEADER = "stack backtrace:"
 # Lines that start something else: a JSON event, a timestamped line, another panic.
-_NEXT_RECORD_RE = re.compile(r"^\s*(?:\{|\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:|thread '[^']*'(?: \(\d+\))? panicked at )")
+_NEXT_RECORD_RE = re.compile(rf"^\s*(?:\{{|{DATED_START}\d{{2}}:|thread '[^']*'(?: \(\d+\))? panicked at )")
 MAX_BLOCK_LINES = 400
 MAX_MESSAGE_LINES = 64
 

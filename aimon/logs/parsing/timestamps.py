@@ -8,9 +8,11 @@ from functools import lru_cache
 
 # RFC 3339 / ISO 8601 as loggers write it: ``T`` or a space between date and time, any number of fractional digits
 # (tracing writes micro- or nanoseconds), ``Z``, ``+hh:mm``, ``+hhmm`` or nothing (read as UTC).
-ISO_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\d*\s?(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?"
-)
+ISO_PATTERN = r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\d*\s?(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?"
+ISO_RE = re.compile(ISO_PATTERN)
+ISO_BYTES_RE = re.compile(ISO_PATTERN.encode())  # the same, on raw bytes (seeking a time in a file)
+# A text record starts with its date (optionally in brackets): what tells a new record from a continuation line.
+DATED_START = r"\[?\d{4}-\d{2}-\d{2}[T ]"
 # Syslog style, no year: ``Feb 20 11:28:15.096`` (the hand-written tracing-subscriber docs use it).
 SYSLOG_RE = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?")
 _MONTHS = {name: index for index, name in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)}
