@@ -40,6 +40,13 @@ class StateError(AimonError):
     """The state file cannot be opened, migrated or written."""
 
 
+class StateUnusable(StateError):
+    """The state file is not one this aimon can use (not SQLite, damaged, or from a newer aimon): nothing was written
+    to it, and the message says what to do."""
+
+    exit_code = ExitCode.USAGE
+
+
 class RemoteError(AimonError):
     """A remote service failed in a way that should be retried on a later tick."""
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 # Stages that read logs or send things: run by hand, they wait for a cron tick holding the run lock.
 LOCKED = frozenset({"scan", "diagnose", "notify", "open-issue", "autofix"})
+# Commands that only read the state file: they open an in-memory copy, so they never create, migrate or write it.
+READ_ONLY = frozenset({"status"})
 
 
 def _debug() -> bool:
@@ -108,7 +110,7 @@ def _work(command: str, work: Callable[[Any], Any], settings: Any, runtime: Runt
     from aimon.runtime import Context, Runtime
     from aimon.state.db import open_db
 
-    conn = open_db(settings.db_path, dry_run=dry_run)
+    conn = open_db(settings.db_path, dry_run=dry_run or command in READ_ONLY)
     try:
         ctx = Context(
             settings=settings,

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from aimon.clock import utcnow
-from aimon.errors import StateError
+from aimon.errors import StateError, StateUnusable
 
 __all__ = ["BUSY_TIMEOUT_MS", "iso", "migrate", "open_db", "parse_iso", "transaction", "utcnow"]
 
@@ -48,6 +48,7 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply every migration not applied yet, each in its own transaction; returns the names applied."""
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    _refuse_newer(_main_path(conn), done)
     applied = []
     for name, sql in _migrations():
         if name in done:
@@ -101,13 +102,68 @@ def _memory_copy(path: Path) -> sqlite3.Connection:
     return conn
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _unusable(path: Path, why: str) -> StateUnusable:
+    return StateUnusable(
+        f"state file {path} is not a usable aimon state file ({why}); nothing was written to it. Move it aside "
+        f"(mv {path} {path}.broken) and run again: aimon starts a new one. What is lost is what it remembered: read "
+        "positions (the logs are read again from their start, so known errors are detected and alerted again), "
+        "diagnoses, the LLM spend of this month and the sent-message ledger. GitHub issues are not duplicated: aimon "
+        "finds its issues again by the marker in their body."
+    )
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a file that is not SQLite before any statement could write to it."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateError(f"state file {path}: {exc.strerror or exc}. Make it readable, or set AIMON_DB to another path.") from exc
+    if head and head != _SQLITE_HEADER:
+        raise _unusable(path, "it is not an SQLite database")
+
+
+def _check_version(path: Path) -> None:
+    """Refuse a state file from a newer aimon, read through a read-only connection before anything could write."""
+    if not path.is_file():
+        return
+    # Without a -wal file beside it everything is in the main file: read it as immutable, which creates no -wal/-shm.
+    live = path.with_name(path.name + "-wal").exists()
+    probe = sqlite3.connect(f"file:{path}?mode=ro" + ("" if live else "&immutable=1"), uri=True)
+    try:
+        if probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").fetchone() is None:
+            return
+        done = {row[0] for row in probe.execute("SELECT name FROM _migrations")}
+    finally:
+        probe.close()
+    _refuse_newer(path, done)
+
+
+def _refuse_newer(path: Path | str, done: set[str]) -> None:
+    newer = sorted(done - {name for name, _sql in _migrations()})
+    if newer:
+        raise StateUnusable(
+            f"state file {path} was written by a newer aimon (it has migration {newer[-1]}, which this one does not "
+            "know); it was not touched. Upgrade aimon, or point AIMON_DB at another file."
+        )
+
+
 def open_db(path: Path, *, dry_run: bool = False) -> sqlite3.Connection:
     """Open (and create, and migrate) the state file.
 
     With ``dry_run`` the file is copied into memory when it exists and never written: the caller may change the copy
-    freely. The connection is in autocommit mode; group writes with :func:`transaction`.
+    freely (read-only commands open it so, and a missing file stays missing). The connection is in autocommit mode;
+    group writes with :func:`transaction`. A file that is not a usable state file raises
+    :class:`~aimon.errors.StateUnusable` before anything is written to it.
     """
+    _check_header(path)
     try:
+        _check_version(path)
         if dry_run:
             conn = _memory_copy(path)
         else:
@@ -117,11 +173,20 @@ def open_db(path: Path, *, dry_run: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous = NORMAL")
         _configure(conn)
         migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and not _damaged(exc):
+            raise StateError(f"state file {path}: {exc}. Check that its folder is writable and has free space.") from exc
+        raise _unusable(path, str(exc)) from exc
     except sqlite3.Error as exc:
         raise StateError(f"state file {path}: {exc}. Check that its folder is writable and has free space.") from exc
     except OSError as exc:
         raise StateError(f"state file {path}: {exc.strerror or exc}. Set AIMON_DB to a writable path.") from exc
     return conn
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """SQLite's own word that the file's bytes are wrong, as opposed to a folder or lock problem."""
+    return str(getattr(exc, "sqlite_errorname", "")).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
 # SQLite results that mean the state file cannot be written (disk full, I/O error, read-only, gone), as opposed to a
