@@ -61,7 +61,10 @@ def load(env_file: Path | None, db: Path | None, extra: dict[str, str] | None = 
     overrides = dict(extra or {})
     if db is not None:
         overrides["AIMON_DB"] = str(db)
-    return load_settings(env_file=env_file, overrides=overrides)
+    settings = load_settings(env_file=env_file, overrides=overrides)
+    for warning in settings.warnings:
+        stderr(f"warning: {warning}")
+    return settings
 
 
 def show(command: str, view: str, result: Any, *, as_json: bool) -> None:

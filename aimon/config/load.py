@@ -5,10 +5,11 @@ variable or key and what it accepts.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from aimon.config.settings import (
     SourceSettings,
     Thresholds,
 )
-from aimon.config.variables import SEVERITIES, VARS, Var
+from aimon.config.variables import OTHER_NAMES, SEVERITIES, VARS, Var
 from aimon.errors import ConfigError
 
 _TOML_SCHEMA: dict[str, Any] = {
@@ -147,7 +148,23 @@ def load_settings(
         # asked for by name is not: its redaction patterns may be what keeps a secret on the machine.
         raise ConfigError(f"AIMON_CONFIG={values['config_path']}: no such file. Point it at an existing aimon.toml or unset it.")
     toml_data = _load_toml(values["config_path"])
-    return _build(values, _toml_values(toml_data))
+    warnings = unknown_variables([*environment, *file_values])
+    return _build(values, {**_toml_values(toml_data), "warnings": warnings})
+
+
+def unknown_variables(names: Iterable[str]) -> tuple[str, ...]:
+    """A warning for each ``AIMON_*`` name that aimon does not read (a typo silently keeps the default otherwise),
+    with the nearest name it does read."""
+    known = [var.env for var in VARS]
+    warnings = []
+    for name in sorted(set(names)):
+        if not name.startswith("AIMON_") or name in known or name in OTHER_NAMES:
+            continue
+        # Compared without the shared prefix, which would make every name look near every other.
+        near = difflib.get_close_matches(name.removeprefix("AIMON_"), [k.removeprefix("AIMON_") for k in known], n=1, cutoff=0.7)
+        hint = f"; did you mean AIMON_{near[0]}?" if near else "; .env.example lists every variable."
+        warnings.append(f"{name} is not a setting aimon reads, so it has no effect{hint}")
+    return tuple(warnings)
 
 
 def _parse_var(var: Var, raw: str) -> Any:

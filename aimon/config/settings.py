@@ -137,6 +137,7 @@ class Settings:
     fingerprint_rules: tuple[FingerprintRule, ...] = ()
     redaction_patterns: tuple[str, ...] = ()
     thresholds: Thresholds = Thresholds()
+    warnings: tuple[str, ...] = ()  # said on stderr by the command line: e.g. an AIMON_* name that is not a setting
 
     def value(self, path: str) -> object:
         """A setting by its dotted path (``"discord.webhook_url"``), as :data:`aimon.config.variables.VARS` names it."""

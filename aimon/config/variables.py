@@ -87,6 +87,31 @@ def _url(text: str) -> str:
     return text.strip().rstrip("/")
 
 
+def _longer_than_zero(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not longer than zero")
+    return seconds
+
+
+def _secret_url(text: str) -> Secret:
+    # Checked here, at load, so a typo stops every command at once instead of failing a stage every minute; the value
+    # itself is never shown (the message names the variable only).
+    if text.strip() and not re.match(r"^https?://[^\s/]+/\S*$", text.strip()):
+        raise ValueError("it is not an http(s) URL")
+    return Secret(text.strip())
+
+
+_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$")
+
+
+def _repo(text: str) -> str:
+    name = text.strip().strip("/")
+    if name and (not _REPO_RE.match(name) or name.split("/")[1] in (".", "..")):
+        raise ValueError(f"{text!r} is not owner/name (e.g. acme/shop)")
+    return name
+
+
 @dataclass(frozen=True)
 class Var:
     """One environment variable: its name, the Settings field it fills (a dotted path), how to parse it, its default and
@@ -118,15 +143,15 @@ VARS: tuple[Var, ...] = (
     Var("AIMON_LLM_MODEL", "llm.model", "gpt-4o-mini", "a model name", "Model used for diagnoses and fixes."),
     Var("AIMON_LLM_BASE_URL", "llm.base_url", "", "an http(s) URL", "Any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, ...).", _url),
     Var("AIMON_LLM_MONTHLY_BUDGET_USD", "llm.monthly_budget_usd", "30", "a number of dollars", "Past this spend in a calendar month, diagnose goes offline.", _positive_float),
-    Var("AIMON_LLM_TIMEOUT", "llm.timeout", "30s", "a duration", "Timeout of one LLM request.", parse_duration),
+    Var("AIMON_LLM_TIMEOUT", "llm.timeout", "30s", "a duration longer than zero", "Timeout of one LLM request.", _longer_than_zero),
     Var("AIMON_LLM_MAX_PROMPT_TOKENS", "llm.max_prompt_tokens", "6000", "a whole number", "Token budget of one diagnosis prompt.", _positive_int),
-    Var("DISCORD_WEBHOOK_URL", "discord.webhook_url", "", "a Discord webhook URL", "Where alerts are posted.", Secret, True),
+    Var("DISCORD_WEBHOOK_URL", "discord.webhook_url", "", "a Discord webhook URL", "Where alerts are posted.", _secret_url, True),
     Var("AIMON_DISCORD_MENTION", "discord.mention", "", "<@&ROLE_ID> or <@USER_ID>", "Who an alert mentions; nobody unless set."),
     Var("AIMON_DIGEST_THRESHOLD", "discord.digest_threshold", "5", "a whole number", "More alerts than this in one tick become one digest message.", _positive_int),
     Var("AIMON_REALERT", "discord.realert", "1h", "a duration", "Least time between two alerts of one fingerprint (spikes, regressions).", parse_duration),
     Var("AIMON_DIAGNOSIS_GRACE", "discord.diagnosis_grace", "2m", "a duration", "How long an alert waits for its diagnosis before it goes out without.", parse_duration),
     Var("GITHUB_TOKEN", "github.token", "", "a GitHub token", "Token for issues and pull requests.", Secret, True),
-    Var("AIMON_GITHUB_REPO", "github.repo", "", "owner/name", "Repository that receives issues and pull requests."),
+    Var("AIMON_GITHUB_REPO", "github.repo", "", "owner/name", "Repository that receives issues and pull requests.", _repo),
     Var("AIMON_GITHUB_API_URL", "github.api_url", "https://api.github.com", "an http(s) URL", "GitHub API base (https://HOST/api/v3 for Enterprise).", _url),
     Var("AIMON_ISSUE_MIN_SEVERITY", "github.issue_min_severity", "medium", "one of " + ", ".join(SEVERITIES), "Lowest diagnosed severity that gets a GitHub issue.", _choice(*SEVERITIES)),
     Var("AIMON_ISSUE_COMMENT_INTERVAL", "github.issue_comment_interval", "6h", "a duration", "Least time between two recurrence comments on one issue.", parse_duration),
@@ -135,7 +160,7 @@ VARS: tuple[Var, ...] = (
     Var("AIMON_REPO_DIR", "repo_dir", "", "a directory", "Checkout of the service's source, for context and autofix.", _optional_path),
     Var("AIMON_AUTOFIX", "autofix.mode", "off", "off, dry-run or pr", "Whether autofix proposes pull requests.", _choice("off", "dry-run", "pr")),
     Var("AIMON_AUTOFIX_TEST_CMD", "autofix.test_cmd", "", "a shell command", "Command that must pass in the worktree before a PR is opened (e.g. cargo test)."),
-    Var("AIMON_AUTOFIX_TEST_TIMEOUT", "autofix.test_timeout", "10m", "a duration", "Timeout of the autofix test command.", parse_duration),
+    Var("AIMON_AUTOFIX_TEST_TIMEOUT", "autofix.test_timeout", "10m", "a duration longer than zero", "Timeout of the autofix test command.", _longer_than_zero),
     Var("AIMON_AUTOFIX_PATHS", "autofix.paths", "src/**", "comma-separated globs", "Files an autofix may change.", _list),
     Var("AIMON_AUTOFIX_MIN_CONFIDENCE", "autofix.min_confidence", "0.8", "a number from 0 to 1", "Least diagnosis confidence for an autofix.", _fraction),
     Var("AIMON_AUTOFIX_MIN_COUNT", "autofix.min_count", "3", "a whole number", "Least occurrences before an autofix is tried.", _positive_int),
@@ -143,9 +168,16 @@ VARS: tuple[Var, ...] = (
     Var("AIMON_AUTOFIX_MAX_LINES", "autofix.max_lines", "40", "a whole number", "Most changed lines in one autofix.", _positive_int),
     Var("AIMON_AUTOFIX_MAX_FILES", "autofix.max_files", "3", "a whole number", "Most changed files in one autofix.", _positive_int),
     Var("AIMON_GIT_AUTHOR", "autofix.git_author", "aimon <aimon@users.noreply.github.com>", "Name <email>", "Author of autofix commits."),
-    Var("AIMON_TICK_BUDGET", "tick_budget", "50s", "a duration", "Wall-clock budget of one `aimon run`.", parse_duration),
+    Var("AIMON_TICK_BUDGET", "tick_budget", "50s", "a duration longer than zero", "Wall-clock budget of one `aimon run`.", _longer_than_zero),
     Var("AIMON_METRICS_FILE", "metrics_file", "", "a file path", "Prometheus textfile written after each run.", _optional_path),
 )
+
+
+# Names of the AIMON_ family that are read outside the settings: not typos.
+OTHER_NAMES = frozenset({
+    "AIMON_DEBUG",  # real tracebacks instead of one-line errors (the command line reads it)
+    "AIMON_PIP_SPEC",  # where the example CI workflow installs aimon from
+})
 
 
 def env_example() -> str:

@@ -105,3 +105,50 @@ def test_env_example_in_the_repository_lists_every_variable() -> None:
     assert shipped == env_example()
     for var in VARS:
         assert f"\n{var.env}={var.default}\n" in shipped
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("DISCORD_WEBHOOK_URL", "discord.com/api/webhooks/1/abc", "DISCORD_WEBHOOK_URL=(hidden) is not valid: it is not an http(s) URL."),
+        ("AIMON_TICK_BUDGET", "0", "AIMON_TICK_BUDGET='0' is not valid: '0' is not longer than zero."),
+        ("AIMON_TICK_BUDGET", "-5s", "AIMON_TICK_BUDGET='-5s' is not valid"),
+        ("AIMON_GITHUB_REPO", "acme", "AIMON_GITHUB_REPO='acme' is not valid: 'acme' is not owner/name (e.g. acme/shop)."),
+        ("AIMON_GITHUB_REPO", "acme/shop/extra", "AIMON_GITHUB_REPO='acme/shop/extra' is not valid"),
+        ("AIMON_REALERT", "soon", "AIMON_REALERT='soon' is not valid: 'soon' is not a duration like 30s, 15m, 1h or 2d."),
+    ],
+)
+def test_a_bad_value_stops_every_command_at_load_with_exit_2_naming_the_setting(
+    isolated: Path, cli: object, name: str, value: str, said: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={name: value, "AIMON_CONFIG": ""})
+    assert str(raised.value).startswith(said)
+    result = cli("status", env={name: value})  # type: ignore[operator]
+    assert result.exit_code == 2
+    assert said in result.stderr
+    assert "discord.com/api/webhooks/1/abc" not in result.stderr  # a secret's value is never shown, even a wrong one
+
+
+def test_good_values_still_load() -> None:
+    settings = load_settings(environ={"DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/abc", "AIMON_GITHUB_REPO": "acme/shop.api",
+                                      "AIMON_TICK_BUDGET": "50s", "AIMON_CONFIG": ""})
+    assert settings.discord.webhook_url.reveal() == "https://discord.com/api/webhooks/1/abc"
+    assert settings.github.repo == "acme/shop.api" and settings.tick_budget == 50
+
+
+def test_an_unknown_aimon_variable_is_a_warning_with_the_nearest_name(isolated: Path, cli: object) -> None:
+    result = cli("status", env={"AIMON_TICK_BUGDET": "5s", "AIMON_FROBNICATE": "1", "AIMON_DEBUG": ""})  # type: ignore[operator]
+    assert result.exit_code == 0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: AIMON_FROBNICATE is not a setting aimon reads, so it has no effect; .env.example lists every variable.",
+        "warning: AIMON_TICK_BUGDET is not a setting aimon reads, so it has no effect; did you mean AIMON_TICK_BUDGET?",
+    ]
+
+
+def test_an_unknown_name_in_the_env_file_is_a_warning_too(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("AIMON_LOG_PATH=/var/log/app.log\n")
+    settings = load_settings(env_file=env_file, environ={"AIMON_CONFIG": ""})
+    assert settings.warnings == ("AIMON_LOG_PATH is not a setting aimon reads, so it has no effect; did you mean AIMON_LOG_PATHS?",)

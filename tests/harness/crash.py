@@ -143,7 +143,7 @@ def crash_campaign(folder: Path, seed: int, *, kills: int = 50, write_seconds: f
         raise writer_thread.error
     campaign.truth, campaign.lines, campaign.rotations = dict(writer.truth), writer.lines, list(writer.rotations)
     # The clean runs, "a while later": the lease of deliveries claimed by a killed process has run out.
-    final_env = dict(env, AIMON_TEST_CLOCK_SHIFT=str(LEASE + 60))
+    final_env = dict(env, SHIFTED_CLOCK_SECONDS=str(LEASE + 60))
     for _ in range(2):
         campaign.sent_before_last = (len(discord.posts), len(github.created))
         campaign.final.append(subprocess.run([sys.executable, str(SHIFTED), "run", "--json"], env=final_env, cwd=folder,

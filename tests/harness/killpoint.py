@@ -2,7 +2,7 @@
 
     python tests/harness/killpoint.py POINT run --json
 
-Points (``AIMON_TEST_CLOCK_SHIFT`` moves the outbox clock as in ``shifted.py``):
+Points (``SHIFTED_CLOCK_SECONDS`` moves the outbox clock as in ``shifted.py``):
 
 - ``before-merge`` / ``after-merge`` — when learned grouping is about to merge fingerprints, or has just merged them
   (:func:`aimon.grouping.learned.learn_merges`), before the scan's batch that taught it is committed with it;

@@ -1,4 +1,4 @@
-"""Run the aimon CLI with its wall clock moved forward by ``AIMON_TEST_CLOCK_SHIFT`` seconds.
+"""Run the aimon CLI with its wall clock moved forward by ``SHIFTED_CLOCK_SECONDS`` seconds.
 
 The crash suite's final run uses it to stand for "a few minutes later": a delivery claimed by a process that was killed
 is leased for :data:`aimon.stages.delivery.LEASE` seconds before another run may retry it, and this is how the suite lets
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from aimon.clock import utcnow
 from aimon.runtime import Runtime
 
-SHIFT = timedelta(seconds=float(os.environ.get("AIMON_TEST_CLOCK_SHIFT", "0")))
+SHIFT = timedelta(seconds=float(os.environ.get("SHIFTED_CLOCK_SECONDS", "0")))
 
 
 def shifted() -> datetime:

@@ -236,9 +236,16 @@ def test_since_passes_through_to_a_read_only_scan(cli: Any, tmp_path: Path) -> N
 def test_a_spent_tick_budget_leaves_the_work_for_the_next_tick(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from aimon.clock import Deadline
+    from aimon.config import load_settings
+    from aimon.run import run_pipeline
+    from aimon.runtime import Context
+    from aimon.state.db import open_db
+
     log = incident_log(tmp_path / "app.log")
-    monkeypatch.setenv("AIMON_TICK_BUDGET", "0s")
-    doc = cli("run", "--log", str(log), "--json").json()
+    settings = load_settings()
+    spent = Context(settings=settings, db=open_db(settings.db_path), deadline=Deadline(0.0))
+    doc = run_pipeline(spent, [str(log)], None, None).to_json()
     assert {stage["status"] for stage in doc["stages"].values()} == {"skipped"}
     assert doc["stages"]["diagnose"]["error"] == "tick budget spent; left for the next tick"
     assert doc["exit_code"] == 0

@@ -24,7 +24,7 @@ def _fingerprints(isolated: Path) -> int:
 
 def test_a_hand_run_stage_waits_for_a_held_lock_then_fails_clearly(cli, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _log(isolated / "app.log")
-    monkeypatch.setenv("AIMON_TICK_BUDGET", "0")
+    monkeypatch.setenv("AIMON_TICK_BUDGET", "1ms")  # the wait is the budget plus the grace
     monkeypatch.setattr(aimon.run, "STAGE_LOCK_GRACE", 0.2)
     holder = FileLock(lock_path(isolated / "state.db"), blocking=False)
     holder.acquire()

@@ -199,7 +199,7 @@ class Tick:
         self.env["PYTHONPATH"] = str(ROOT)
 
     def __call__(self, point: str | None = None, *, later: bool = False) -> subprocess.CompletedProcess[str]:
-        env = dict(self.env, AIMON_TEST_CLOCK_SHIFT=str(LEASE + 60 if later else 0))
+        env = dict(self.env, SHIFTED_CLOCK_SECONDS=str(LEASE + 60 if later else 0))
         if point:
             command = [sys.executable, str(KILLPOINT), point, "run", "--json"]
         else:

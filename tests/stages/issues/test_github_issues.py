@@ -597,7 +597,7 @@ def test_a_malformed_repo_is_a_configuration_error(cli, clock, monkeypatch) -> N
     monkeypatch.setenv("AIMON_GITHUB_REPO", "just-a-name")
     result = cli("open-issue")
     assert result.exit_code == 2
-    assert "AIMON_GITHUB_REPO='just-a-name' is not owner/name" in result.stderr
+    assert "AIMON_GITHUB_REPO='just-a-name' is not valid: 'just-a-name' is not owner/name (e.g. acme/shop)." in result.stderr
 
 
 def test_writes_per_tick_are_bounded_and_the_rest_waits(cli, clock, github) -> None:
