@@ -42,6 +42,18 @@ TIMEOUT = 15
 WRITE_SPACING = 1.0
 SECONDARY_WAIT = 60.0  # GitHub: after a secondary rate limit without retry-after, wait at least a minute
 USER_AGENT = f"aimon/{__version__}"
+API_VERSION = "2022-11-28"  # the REST API version aimon is written against (sent as X-GitHub-Api-Version)
+MEDIA_TYPE = "application/vnd.github+json"
+
+
+def label_names(data: dict[str, Any]) -> list[str]:
+    """The label names of an issue's JSON; a label may come back as an object or as a plain string."""
+    names = []
+    for label in data.get("labels") or []:
+        name = label.get("name") if isinstance(label, dict) else label
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names
 
 
 def make_github(settings: Settings, *, timeout: float = TIMEOUT) -> Github:
@@ -51,11 +63,18 @@ def make_github(settings: Settings, *, timeout: float = TIMEOUT) -> Github:
     from github import Auth, Github
     from urllib3.util import Retry
 
+    class _Token(Auth.Token):
+        # PyGithub sends no Accept header of its own: GitHub asks every client for its media type.
+        def authentication(self, headers: dict[str, str]) -> None:
+            super().authentication(headers)
+            headers.setdefault("Accept", MEDIA_TYPE)
+
     retry = Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0, backoff_factor=0.5, backoff_max=2.0,
                   raise_on_status=False, respect_retry_after_header=False)
     return Github(
         base_url=settings.github.api_url,
-        auth=Auth.Token(settings.github.token.reveal()),
+        auth=_Token(settings.github.token.reveal()),
+        api_version=API_VERSION,
         timeout=max(1, min(TIMEOUT, math.floor(timeout))),
         user_agent=USER_AGENT,
         retry=retry,
@@ -121,7 +140,9 @@ def classify(exc: Exception, at: datetime) -> Trouble:
     headers = {key.lower(): value for key, value in (exc.headers or {}).items()}
     message = _message(exc)
     detail = f"GitHub {status}: {message}" if message else f"GitHub {status}"
-    if status == 429 or (status == 403 and (_is_rate_limit(exc) or "retry-after" in headers)):
+    # A spent quota says so in its headers whatever the message: a rate limit to wait out, not a refused token.
+    spent = headers.get("x-ratelimit-remaining") == "0"
+    if status == 429 or (status == 403 and (_is_rate_limit(exc) or "retry-after" in headers or spent)):
         return Trouble("rate-limited", detail, at + timedelta(seconds=_wait(headers, at)), status)
     if status == 401:
         return Trouble("gone", f"{detail}: GITHUB_TOKEN was refused. Create a new token and put it in .env.", None, status)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aimon.remotes.egress import Egress
-from aimon.remotes.github import GitHubError, GitHubGone, IssueTracker
+from aimon.remotes.github import GitHubError, GitHubGone, IssueTracker, label_names
 from aimon.runtime import Context
 from aimon.stages import delivery
 from aimon.stages.delivery import Incident, load_incident, severity_rank
@@ -120,7 +120,7 @@ class Filer:
         return found[0] if found else None
 
     def _adopt(self, latest: Incident, group: list[Item], ids: list[int], data: dict[str, Any]) -> None:
-        labels = [label["name"] for label in data.get("labels") or []]
+        labels = label_names(data)
         with transaction(self.db):
             links.save_issue(self.db, latest.fingerprint, data["number"], data["html_url"], data["state"], labels, last_comment=None, at=self.at)
             links.mark_checked(self.db, latest.fingerprint, self.at)
@@ -156,7 +156,7 @@ class Filer:
             if exc.trouble.status in (404, 410):
                 return self._issue_lost(latest, ids, exc.trouble.status)
             return self.ledger.trouble(ids, exc.trouble)
-        labels = [label["name"] for label in data.get("labels") or []]
+        labels = label_names(data)
         with transaction(self.db):
             links.mark_checked(self.db, latest.fingerprint, self.at)  # just read: the closed-issue poll can skip it
         if data["state"] == "closed":

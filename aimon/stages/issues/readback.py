@@ -13,7 +13,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from aimon.remotes.github import GitHubError, GitHubGone, IssueTracker, web_url
+from aimon.remotes.github import GitHubError, GitHubGone, IssueTracker, label_names, web_url
 from aimon.runtime import Context
 from aimon.state import groups, links
 from aimon.state.db import transaction
@@ -59,7 +59,7 @@ def due_polls(conn: sqlite3.Connection, at: datetime) -> list[sqlite3.Row]:
 
 def record(conn: sqlite3.Connection, fingerprint: str, data: dict[str, Any], how: tuple[str, str] | None, at: datetime) -> None:
     """Inside the caller's transaction: the issue as read, and for a closed one the resolution and the fix."""
-    labels = [label["name"] for label in data.get("labels") or []]
+    labels = label_names(data)
     links.mark_checked(conn, fingerprint, at)
     links.update_issue(conn, fingerprint, data["state"], labels, at)
     if data["state"] != "closed":
