@@ -143,6 +143,9 @@ class LLM:
         reason = self.unavailable_reason
         if reason:
             raise LLMUnavailable(reason)
+        if self.ctx.dry_run:
+            # --dry-run touches nothing outside, the LLM included (a stage that previews says so before it gets here).
+            raise LLMUnavailable("dry run: no request is sent to the LLM")
         schema = response_schema(answer)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         response_format: dict[str, Any] = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}

@@ -276,3 +276,12 @@ def test_the_repair_request_names_the_first_problem(tmp_path: Path, openai_serve
     assert ask(LLM(ctx)).repaired
     assert openai_server.requests[1].body["messages"][3]["content"] == (
         f"That reply is not valid: {problem}. Reply again with only the JSON object, matching the schema exactly.")
+
+
+def test_a_dry_run_sends_no_request_to_the_llm(tmp_path: Path, openai_server: FakeOpenAI) -> None:
+    ctx = make_ctx(tmp_path, openai_server)
+    ctx.dry_run = True
+    openai_server.reply(answer())
+    with pytest.raises(LLMUnavailable, match="dry run: no request is sent to the LLM"):
+        ask(LLM(ctx))
+    assert openai_server.requests == [] and calls(ctx) == []

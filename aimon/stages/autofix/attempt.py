@@ -149,6 +149,9 @@ class Attempt:
         unavailable = llm.unavailable_reason
         if unavailable:
             return self._record("deferred", f"the LLM is unavailable ({unavailable.split(': using')[0]})")
+        if self.ctx.dry_run:
+            # --dry-run sends nothing anywhere, the LLM included; AIMON_AUTOFIX=dry-run is the way to preview a fix.
+            return self._record("deferred", "dry run: the LLM is not asked for a fix (AIMON_AUTOFIX=dry-run previews one)", comment=False)
         base, commit = worktree.default_branch(self.repo, fetch=not self.ctx.dry_run)
         branch = None
         if self.mode == "pr":

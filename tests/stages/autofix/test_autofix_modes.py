@@ -41,7 +41,7 @@ def test_off_says_so_once_and_does_nothing(world: World, monkeypatch: pytest.Mon
     assert world.rows("SELECT * FROM autofix_attempts") == []
 
 
-def test_dry_run_flag_shows_the_diff_and_touches_nothing(world: World) -> None:
+def test_dry_run_flag_sends_nothing_anywhere_not_even_to_the_llm(world: World) -> None:
     before = world.checkout_state()
     state_before = world.db.read_bytes()
     world.openai.reply(answer(GOOD_EDIT))
@@ -52,8 +52,9 @@ def test_dry_run_flag_shows_the_diff_and_touches_nothing(world: World) -> None:
     report = result.json()
     assert report["mode"] == "dry-run"
     [attempt] = report["attempts"]
-    assert attempt["outcome"] == "proposed" and attempt["diff"] == EXPECTED_DIFF
-    assert attempt["reason"] == "dry-run: would open a draft pull request (tests passed)"
+    assert attempt["outcome"] == "deferred" and attempt.get("diff") is None
+    assert attempt["reason"] == "dry run: the LLM is not asked for a fix (AIMON_AUTOFIX=dry-run previews one)"
+    assert world.openai.requests == []  # --dry-run touches nothing outside, the LLM included
     assert calls(world) == []  # no GitHub at all
     assert world.remote_branches() == ["main"]
     assert world.checkout_state() == before
