@@ -226,7 +226,11 @@ def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, f
             message = f"another aimon run is in progress (lock {path}); this tick does nothing"
             ctx.notice(message)
             return RunResult(started_at=iso(utcnow()) or "", locked=message)
-        return _run(ctx, tick, fail_on)
+        ctx.holds_run_lock = True
+        try:
+            return _run(ctx, tick, fail_on)
+        finally:
+            ctx.holds_run_lock = False
 
 
 def _run(ctx: Context, tick: Tick, fail_on: str | None) -> RunResult:

@@ -100,15 +100,17 @@ def run_core(
     with reported(command, as_json=as_json):
         settings = load(env_file, db, extra)
         with ExitStack() as stack:
-            if not dry_run and command in LOCKED:
+            locked = not dry_run and command in LOCKED
+            if locked:
                 from aimon.run import stage_lock
 
                 stack.enter_context(stage_lock(settings, command))
-            result = _work(command, work, settings, runtime, dry_run=dry_run, as_json=as_json, progress=progress)
+            result = _work(command, work, settings, runtime, dry_run=dry_run, as_json=as_json, progress=progress, locked=locked)
         show(command, view or command.replace("-", "_"), result, as_json=as_json)
 
 
-def _work(command: str, work: Callable[[Any], Any], settings: Any, runtime: Runtime | None, *, dry_run: bool, as_json: bool, progress: bool) -> Any:
+def _work(command: str, work: Callable[[Any], Any], settings: Any, runtime: Runtime | None, *, dry_run: bool, as_json: bool, progress: bool,
+          locked: bool = False) -> Any:
     from aimon.clock import Deadline
     from aimon.runtime import Context, Runtime
     from aimon.state.db import open_db
@@ -123,6 +125,7 @@ def _work(command: str, work: Callable[[Any], Any], settings: Any, runtime: Runt
             notice=stderr,
             progress=_progress_bar() if progress and sys.stderr.isatty() and not as_json else None,
             runtime=runtime or Runtime(),
+            holds_run_lock=locked,
         )
         return work(ctx)
     finally:

@@ -122,11 +122,25 @@ def lease(conn: sqlite3.Connection, delivery_id: int, until: datetime, at: datet
     """Push the next attempt of a still-due row out to ``until``; False when it is not due (taken, or done)."""
     stamp = iso(at)
     cursor = conn.execute(
-        """UPDATE deliveries SET next_attempt_at = ?, updated_at = ?
+        """UPDATE deliveries SET next_attempt_at = ?, lease_until = ?, updated_at = ?
            WHERE id = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)""",
-        (iso(until), stamp, delivery_id, stamp),
+        (iso(until), iso(until), stamp, delivery_id, stamp),
     )
     return bool(cursor.rowcount)
+
+
+def void_leases(conn: sqlite3.Connection, at: datetime) -> int:
+    """Make the rows still held by a lease due at ``at`` (their claimer never recorded an outcome); how many.
+
+    A row is still leased while its next attempt is the lease's end: any outcome moves the next attempt or the status.
+    """
+    stamp = iso(at)
+    cursor = conn.execute(
+        """UPDATE deliveries SET next_attempt_at = ?, lease_until = NULL, updated_at = ?
+           WHERE status = 'pending' AND lease_until IS NOT NULL AND next_attempt_at = lease_until AND lease_until > ?""",
+        (stamp, stamp, stamp),
+    )
+    return cursor.rowcount
 
 
 def tried_before(conn: sqlite3.Connection, ids: Sequence[int]) -> bool:

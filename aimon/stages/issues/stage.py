@@ -31,6 +31,7 @@ PREVIEW_LIMIT = 50
 
 def run_open_issue(ctx: Context) -> IssueResult:
     """File, update, reopen and read back issues (see the module docstring); never raises for a remote failure."""
+    delivery.take_over_leases(ctx)
     settings, at = ctx.settings, ctx.now()
     missing = [name for name, value in (("GITHUB_TOKEN", settings.github.token), ("AIMON_GITHUB_REPO", settings.github.repo)) if not value]
     if missing:

@@ -32,6 +32,7 @@ PREVIEW_LIMIT = 50  # without a webhook, show what the latest detections would p
 
 def run_notify(ctx: Context) -> NotifyResult:
     """Post the due alerts (see the module docstring); never raises for a remote failure."""
+    delivery.take_over_leases(ctx)
     at = ctx.now()
     mention = parse_mention(ctx.settings.discord.mention)
     if not ctx.settings.discord.webhook_url:

@@ -522,3 +522,45 @@ def test_text_output_says_what_happened(cli, clock, webhook, discord) -> None:
     assert text.exit_code == 0
     assert f"posted alert for {FP} (message 5)" in text.stdout
     assert "waiting: bbbbbbbbbbbbbbbb (detection 2) waiting for its diagnosis until 2030-01-02T03:02:00.000000Z" in text.stdout
+
+
+def _claimed_by_a_killed_run() -> None:
+    """What a run killed between its claim and the POST leaves: a pending row leased to nobody alive."""
+    from aimon.stages import delivery
+
+    conn = connect()
+    delivery.enqueue_discord(conn, CLOCK_T0)
+    assert delivery.claim(conn, [1], CLOCK_T0) == [1]
+    conn.close()
+
+
+CLOCK_T0 = Clock().at
+
+
+def test_the_next_run_takes_over_a_lease_left_by_a_killed_run_at_once(cli, clock, webhook, discord) -> None:
+    seed()
+    diagnose()
+    _claimed_by_a_killed_run()
+    discord.add(responses.POST, POST_URL, json={"id": "1190000000000000001", "channel_id": "42"})
+
+    result = cli("notify")  # the same minute: the lease has not run out
+
+    assert result.exit_code == 0, result.stderr
+    assert len(discord.calls) == 1
+    assert "took over 1 deliveries claimed by an earlier run that did not finish" in result.stderr
+    [row] = deliveries()
+    assert (row["status"], row["attempts"], row["remote_id"]) == ("sent", 1, "1190000000000000001")
+
+
+def test_a_caller_without_the_run_lock_keeps_to_the_lease(clock, runtime, webhook, discord) -> None:
+    from aimon.config import load_settings
+    from aimon.runtime import Context
+    from aimon.stages.notify.stage import run_notify
+
+    seed()
+    diagnose()
+    _claimed_by_a_killed_run()
+    result = run_notify(Context(settings=load_settings(), db=connect(), runtime=runtime))  # another process may hold it
+    assert len(discord.calls) == 0 and result.sent == []
+    [row] = deliveries()
+    assert row["status"] == "pending" and row["next_attempt_at"] == iso(CLOCK_T0 + timedelta(minutes=5))
