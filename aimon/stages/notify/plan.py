@@ -1,7 +1,7 @@
 """Which due alerts go out now, which are skipped (and why), which wait for their diagnosis.
 
 An ignored fingerprint is skipped; so is a second detection of a fingerprint in the same tick (one alert covers it), a
-new error already alerted once, and a spike or regression inside ``AIMON_REALERT`` of the last alert. An alert waits
+new error already alerted once, and a spike inside ``AIMON_REALERT`` of the last alert (a regression alerts at once). An alert waits
 up to ``AIMON_DIAGNOSIS_GRACE`` for its diagnosis, and the later detections of a waiting fingerprint wait with it.
 """
 
@@ -50,7 +50,8 @@ def plan(conn: sqlite3.Connection, settings: Settings, candidates: list[Candidat
             made.skipped.append((candidate, f"in the same alert as detection #{alerted[fingerprint]}"))
         elif last is not None and incident.kind == "new":
             made.skipped.append((candidate, f"already alerted (message {last['remote_id']}); only spikes and regressions alert again"))
-        elif last is not None and at < (parse_iso(last["updated_at"]) or at) + realert:
+        elif last is not None and incident.kind != "regression" and at < (parse_iso(last["updated_at"]) or at) + realert:
+            # A regression is an error someone resolved coming back: it is told at once, whatever the re-alert window.
             made.skipped.append((candidate, f"last alert at {last['updated_at']}; AIMON_REALERT allows one per {_duration(settings.discord.realert)}"))
         elif fingerprint in held or until is not None:
             held.add(fingerprint)

@@ -368,6 +368,23 @@ def test_one_alert_per_incident_and_realert_only_for_spikes_and_regressions(cli,
     assert result.json()["skipped"][0]["reason"] == "in the same alert as detection #4"
 
 
+def test_a_regression_alerts_at_once_inside_the_realert_window(cli, clock, webhook, discord) -> None:
+    """Resolved, then back ten minutes later: the regression is told now, not after AIMON_REALERT (1h)."""
+    seed()
+    discord.add(responses.POST, POST_URL, json={"id": "1"})
+    discord.add(responses.POST, POST_URL, json={"id": "2"})
+    cli("notify")
+    clock.advance(minutes=10)
+    seed(kind="regression", created_at=clock.at - timedelta(minutes=5))  # past the diagnosis grace
+
+    result = cli("notify", "--json")
+
+    assert len(discord.calls) == 2
+    assert sent_json(discord.calls[1])["embeds"][0]["title"].startswith("Regression: ")
+    assert result.json()["skipped"] == []
+    assert [row["status"] for row in deliveries()] == ["sent", "sent"]
+
+
 def test_an_alert_waits_for_its_diagnosis_then_goes_without_and_is_edited_later(cli, clock, webhook, discord) -> None:
     seed(created_at=T0)
     result = cli("notify", "--json")
@@ -473,22 +490,6 @@ def test_without_a_webhook_a_real_run_says_so_and_prints_no_payload(cli, clock, 
     discord.add(responses.POST, POST_URL, json={"id": "1"}, status=200)
     cli("notify", env={"DISCORD_WEBHOOK_URL": WEBHOOK})
     assert cli("notify").stderr.count("DISCORD_WEBHOOK_URL is not set") == 1
-
-
-def test_a_hand_run_and_cron_never_send_the_same_alert_twice(cli, clock, webhook, discord) -> None:
-    """A row claimed by one process is invisible to another until its lease runs out."""
-    from aimon.stages import delivery as outbox
-
-    seed()
-    conn = connect()
-    outbox.enqueue_discord(conn, T0)
-    assert outbox.claim(conn, [1], T0) == [1]  # another process holds it
-    cli("notify")
-    assert len(discord.calls) == 0
-    clock.advance(seconds=outbox.LEASE + 1)  # that process died: the row is due again
-    discord.add(responses.POST, POST_URL, json={"id": "1"})
-    cli("notify")
-    assert len(discord.calls) == 1
 
 
 def test_retry_after_header_alone_is_honoured(cli, clock, webhook, discord) -> None:
