@@ -15,6 +15,9 @@ plans its reads (:func:`plan_reads`) from that row and the files on disk:
   the current file. The first-line hashes of files read (and of the rotated files present when a source is first
   seen) are remembered (:func:`aimon.state.meta.remember_heads`) so that no file is ever read twice from its start.
 
+The rotated files of a source are those with a rotation's name (:mod:`aimon.logs.rotations`: ``app.log.1``,
+``app.log-20240101``, ``app.log.2024-01-01``, ``app-20240101.log``…), never a neighbour such as ``app-worker.log``.
+
 Known limit: a file truncated in place and refilled past the old offset *with the same first line* cannot be told from
 the same file grown (nothing on disk says so).
 
@@ -33,6 +36,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aimon.logs.rotations import READABLE_COMPRESSIONS, is_rotation_name, rotation_kind
 from aimon.state.checkpoints import Checkpoint
 
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -86,35 +90,28 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
             found.append(Path(expanded).absolute())
     unique = list(dict.fromkeys(found))
     names = {path.name for path in unique}
-    return [path for path in unique if not any(_is_sibling_name(path.name, name) for name in names if name != path.name)]
+    return [path for path in unique if not any(is_rotation_name(path.name, name) for name in names)]
 
 
-def _is_sibling_name(name: str, base: str) -> bool:
-    if name.startswith(base) and len(name) > len(base) and name[len(base)] in ".-_":
-        return True
-    stem, dot, suffix = base.rpartition(".")
-    if not dot or not stem:
-        return False
-    # logrotate's dateext with an extension: app.log → app-20240101.log(.gz)
-    return name.startswith(stem) and name[len(stem) : len(stem) + 1] in ("-", "_", ".") and (
-        name.endswith("." + suffix) or name.endswith(f".{suffix}.gz")
-    ) and name != base
-
-
-def rotated_siblings(path: Path) -> list[Path]:
-    """Rotated copies of ``path`` in its folder (``app.log.1``, ``app.log.2.gz``, ``app-20240101.log``), newest first."""
+def rotated_siblings(path: Path, *, unreadable_too: bool = False) -> list[Path]:
+    """Rotations of ``path`` in its folder, newest first: only the names logrotate and the common appenders give them
+    (``app.log.1``, ``app.log.2.gz``, ``app.log-20240101``, ``app.log.2024-01-01``, ``app-20240101.log``; see
+    :mod:`aimon.logs.rotations`), never a neighbour such as ``app-worker.log``. Rotations compressed in a way aimon
+    does not read (``.xz``…) are left out unless ``unreadable_too``."""
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
         return []
     siblings = []
     for entry in entries:
-        if entry.name != path.name and _is_sibling_name(entry.name, path.name):
-            try:
-                if entry.is_file():
-                    siblings.append((entry.stat().st_mtime, Path(entry.path)))
-            except OSError:
-                continue
+        kind = rotation_kind(entry.name, path.name)
+        if kind is None or (not unreadable_too and kind[1] not in (None, *READABLE_COMPRESSIONS)):
+            continue
+        try:
+            if entry.is_file():
+                siblings.append((entry.stat().st_mtime, Path(entry.path)))
+        except OSError:
+            continue
     return [sibling for _, sibling in sorted(siblings, key=lambda pair: (-pair[0], str(pair[1])))]
 
 

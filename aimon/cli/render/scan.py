@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
 
 from aimon.stages.scan.stage import ScanResult
 
@@ -35,6 +36,8 @@ def plain(result: ScanResult) -> str | None:
     """
     if result.groups or result.detections or result.malformed_reasons or any(s.get("note") for s in result.sources):
         return None
+    if any("files" in source for source in result.sources):  # a triage lists the files it read
+        return None
     return summary_line(result)
 
 
@@ -49,12 +52,34 @@ def render(console: Console, result: ScanResult) -> None:
     if result.malformed_reasons:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in result.malformed_reasons.items())
         console.print(Text(f"  malformed lines: {reasons}", style="dim"))
+    for source in result.sources:
+        if "files" in source:
+            files_read(console, source)
     if result.groups:
         console.print(groups_table(result))
     for detection in result.detections:
         style = _KIND_STYLE.get(detection["kind"], "")
         console.print(Text.assemble((f"{detection['kind']:<10}", style), f" {detection['fingerprint']}  "
                                     f"{detection['count']} in {detection['window_start']} … {detection['window_end']}"))
+
+
+def files_read(console: Console, source: dict[str, Any]) -> None:
+    """Under a triage's source: each file read and each left (rotations and neighbours), with why.
+
+    ``  /var/log/app.log`` then ``    read      app.log.1       numbered rotation of app.log, …`` per file (the files
+    are all in the source's folder: their names are enough).
+    """
+    from rich.text import Text
+
+    rows = [("read", entry) for entry in source["files"]] + [("not read", entry) for entry in source.get("skipped", [])]
+    console.print(Text(f"  {source['source']}"))
+    width = max((len(PurePath(entry["path"]).name) for _, entry in rows), default=0)
+    for verdict, entry in rows:
+        style = "" if verdict == "read" else "dim"
+        console.print(Text(f"    {verdict:<8}  {PurePath(entry['path']).name:<{width}}  {entry['why']}", style=style))
+    if source.get("unlisted"):
+        console.print(Text(f"    and {source['unlisted']:,} more files whose names start alike: other files, not read",
+                           style="dim"))
 
 
 def groups_table(result: ScanResult) -> Table:

@@ -2,8 +2,10 @@
 
 Incremental (cron): every configured file is read from its checkpoint (:mod:`aimon.logs.files` plans rotation and
 truncation); what a read produced and the checkpoint it reached are committed in one transaction, so a scan killed at
-any point never counts a line twice nor skips one. Read-only triage (``--since``): each file and its rotated siblings
-that overlap the window are read from a line found by binary search on timestamps; nothing is recorded.
+any point never counts a line twice nor skips one. Read-only triage (``--since``): each file and its own rotations
+(:mod:`aimon.logs.window` picks them by name and first line, never a neighbour such as ``app-worker.log``) that
+overlap the window are read from a line found by binary search on timestamps; nothing is recorded, and the report
+lists the files read and left, each with why.
 
 Grafana Loki (``AIMON_SOURCE=loki``) is scanned by :mod:`aimon.stages.scan.loki`; every source feeds the same
 :class:`~aimon.stages.scan.aggregate.Aggregator`.
@@ -11,6 +13,7 @@ Grafana Loki (``AIMON_SOURCE=loki``) is scanned by :mod:`aimon.stages.scan.loki`
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -21,9 +24,10 @@ from typing import Any
 from aimon.config import parse_duration
 from aimon.errors import UsageError
 from aimon.logs import loki
-from aimon.logs.files import ReadTask, expand_paths, is_gz, plan_reads, rotated_siblings, unreadable
+from aimon.logs.files import expand_paths, plan_reads
 from aimon.logs.parsing.timestamps import parse_timestamp
 from aimon.logs.reader import read_task, seek_time
+from aimon.logs.window import plan_window
 from aimon.runtime import Context
 from aimon.stages.scan.aggregate import Aggregator, ScanResult
 from aimon.stages.scan.loki import feed
@@ -121,32 +125,32 @@ def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, 
 
 
 def _triage_source(ctx: Context, aggregator: Aggregator, path: Path, since: float) -> dict[str, Any]:
-    """Read-only: the file and its rotated siblings that overlap ``[since, now]``, each from a line near ``since``."""
-    report: dict[str, Any] = {"source": str(path), "note": None, "lines": 0, "bytes": 0, "files": []}
-    for candidate in [path, *rotated_siblings(path)]:
-        problem = unreadable(candidate)
-        if problem is not None:
-            report["note"] = _join(report["note"], f"{candidate}: cannot read it ({problem})")
-            continue
-        try:
-            st = candidate.stat()
-        except OSError:
-            continue
-        if st.st_mtime < since:
-            continue  # last written before the window opened
-        gz = is_gz(candidate)
-        start = 0 if gz else seek_time(candidate, since)
-        task = ReadTask(candidate, start, st.st_ino, st.st_dev, None, gz=gz, final=True)
+    """Read-only: the file and its rotations that overlap ``[since, now]``, each from a line near ``since``; the report
+    lists the files read and those left, each with why (:func:`aimon.logs.window.plan_window`)."""
+    source = str(path)
+    checkpoint = checkpoints.load_checkpoint(ctx.db, source)
+    plan = plan_window(path, since, checkpoint, meta.seen_heads(ctx.db, source))
+    report: dict[str, Any] = {"source": source, "note": "; ".join(plan.problems) or None, "lines": 0, "bytes": 0,
+                              "files": [], "skipped": [{"path": _text(p), "why": why} for p, why in plan.skipped],
+                              "unlisted": plan.unlisted}
+    for task, why in plan.reads:
+        start = 0 if task.gz else seek_time(task.path, since)
+        task = replace(task, start=start)
         lines_before = aggregator.pending.lines
-        batch, outcome = read_task(ctx, aggregator, str(candidate), task)
+        batch, outcome = read_task(ctx, aggregator, str(task.path), task)
         aggregator.merge(batch)
         report["lines"] += aggregator.pending.lines - lines_before
         report["bytes"] += max(0, outcome.end - start)
-        report["files"].append(str(candidate))
+        report["files"].append({"path": _text(task.path), "why": why})
         aggregator.commit(None)
     if not report["files"]:
         report["note"] = report["note"] or "nothing written in the window"
     return report
+
+
+def _text(path: Path) -> str:
+    # A file name is bytes: one that is not UTF-8 (a neighbour's, listed as not read) is shown, not fatal to the JSON.
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def _join(first: str | None, second: str) -> str:

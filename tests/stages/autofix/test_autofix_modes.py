@@ -13,7 +13,6 @@ from aimon.state.db import open_db
 from tests.stages.autofix.test_autofix import (
     API,
     BRANCH,
-    EXPECTED_DIFF,
     FP,
     GOOD_EDIT,
     ISSUE,

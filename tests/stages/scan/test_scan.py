@@ -148,7 +148,11 @@ def test_since_is_read_only_and_includes_overlapping_rotated_siblings(cli: Any, 
     data = cli("scan", str(log), "--since", "2h", "--json").json()
     assert [(group["template"], group["count"]) for group in data["groups"]] == [("db timeout after <*>", 2), ("cache miss storm", 1)]
     assert data["detections"] == [] and data["since"] == "2h"
-    assert data["sources"][0]["files"] == [str(log), str(isolated / "app.log.1")]
+    assert data["sources"][0]["files"] == [
+        {"path": str(log), "why": "the file named"},
+        {"path": str(isolated / "app.log.1"), "why": "numbered rotation of app.log, its first line is one the checkpoint has read"},
+    ]
+    assert data["sources"][0]["skipped"] == [{"path": str(isolated / "app.log.2.gz"), "why": "last written before the window"}]
     assert {table: rows(db, f"SELECT * FROM {table}") for table in tables} == before
     text = cli("scan", str(log), "--since", "2h", env={"COLUMNS": "200"})
     assert "Read 4 lines since 2h: 2 error groups." in text.stdout  # lines read, the older ones included
