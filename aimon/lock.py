@@ -3,21 +3,34 @@
 Two ways to take one: without waiting (a cron tick that finds the lock held steps aside), or waiting up to a limit
 (a stage run by hand waits for the tick that holds it). Either way the lock is released when the block ends, also on an
 error, and a process that dies loses it with its file descriptor.
+
+Whoever holds it says so in a small file beside it (``NAME.holder``: pid, command, since), removed on release: a
+holder file whose process is gone is what a killed run leaves, and ``aimon status`` shows both.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aimon.errors import StateError
 
 
+def lock_path(db_path: Path) -> Path:
+    """The lock file of ``aimon run``: next to the state file, so two state files never block each other."""
+    return db_path.with_name(db_path.name + ".lock")
+
+
 @contextmanager
-def try_lock(path: Path, wait: float = 0.0) -> Iterator[bool]:
+def try_lock(path: Path, wait: float = 0.0, holder: str | None = None) -> Iterator[bool]:
     """Take the lock file ``path`` for the block: yields True while holding it, False when another process still held
-    it after ``wait`` seconds (0: do not wait at all). A lock file that cannot be created is a :class:`StateError`."""
+    it after ``wait`` seconds (0: do not wait at all). A lock file that cannot be created is a :class:`StateError`.
+    With ``holder`` (the command), the holder file says who holds it."""
     from filelock import FileLock, Timeout
 
     try:
@@ -29,7 +42,47 @@ def try_lock(path: Path, wait: float = 0.0) -> Iterator[bool]:
         return
     except OSError as exc:
         raise StateError(f"cannot create the lock file {path} ({exc.strerror or exc}); make its folder writable.") from None
+    record = holder_path(path)
+    if holder is not None:
+        _write_holder(record, holder)
     try:
         yield True
     finally:
+        if holder is not None:
+            with suppress(OSError):
+                record.unlink()
         lock.release()
+
+
+def holder_path(path: Path) -> Path:
+    """The holder file of the lock file ``path``."""
+    return path.with_name(path.name + ".holder")
+
+
+def _write_holder(record: Path, command: str) -> None:
+    data = {"pid": os.getpid(), "command": command, "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    partial = record.with_name(record.name + ".tmp")
+    with suppress(OSError):  # who holds the lock is for people to read; the lock itself is what counts
+        partial.write_text(json.dumps(data), encoding="utf-8")
+        partial.replace(record)
+
+
+def holder_of(path: Path) -> dict[str, Any] | None:
+    """Who holds (or held, and died holding) the lock file ``path``: ``pid``, ``command``, ``since`` and ``alive``
+    (whether that process still runs); None when nobody says so."""
+    try:
+        data = json.loads(holder_path(path).read_text(encoding="utf-8"))
+        pid = int(data["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"pid": pid, "command": str(data.get("command", "")), "since": data.get("since"), "alive": _alive(pid)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it runs, as another user
+    return True

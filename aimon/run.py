@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aimon.config import Settings
 from aimon.errors import AimonError, ExitCode, StateError, UsageError
-from aimon.lock import try_lock
+from aimon.lock import lock_path, try_lock
 from aimon.runtime import Context
 from aimon.state import runs, summary
 from aimon.state.db import iso, transaction, utcnow
@@ -186,11 +185,6 @@ class RunResult:
         }
 
 
-def lock_path(db_path: Path) -> Path:
-    """The lock file of ``aimon run``: next to the state file, so two state files never block each other."""
-    return db_path.with_name(db_path.name + ".lock")
-
-
 # How much longer than a tick's budget a hand-run stage waits for the run lock.
 STAGE_LOCK_GRACE = 10.0
 
@@ -204,7 +198,7 @@ def stage_lock(settings: Settings, command: str) -> Iterator[None]:
     """
     path = lock_path(settings.db_path)
     wait = settings.tick_budget + STAGE_LOCK_GRACE
-    with try_lock(path, wait=wait) as held:
+    with try_lock(path, wait=wait, holder=command) as held:
         if not held:
             raise StateError(
                 f"aimon {command}: another aimon run held {path} for {wait:.0f}s; try again when it has finished."
@@ -221,7 +215,7 @@ def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, f
         # A dry run changes nothing on disk (not even a lock file) and works on its own in-memory copy.
         return _run(ctx, tick, fail_on)
     path = lock_path(ctx.settings.db_path)
-    with try_lock(path) as held:
+    with try_lock(path, holder="run") as held:
         if not held:
             message = f"another aimon run is in progress (lock {path}); this tick does nothing"
             ctx.notice(message)

@@ -34,6 +34,7 @@ class StatusResult:
     autofix: dict[str, Any]
     last_run: dict[str, Any] | None
     config: dict[str, str]
+    lock: dict[str, Any] | None = None
     exit_code: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -45,6 +46,7 @@ class StatusResult:
             "llm": self.llm,
             "autofix": self.autofix,
             "last_run": self.last_run,
+            "lock": self.lock,
             "config": self.config,
         }
 
@@ -53,6 +55,7 @@ def get_status(ctx: Context) -> StatusResult:
     """Checkpoints and lag, the outbox, recent and frequent errors, LLM spend, autofix refusals, the last run."""
     conn = ctx.db
     scrub = secret_scrubber(ctx.settings)
+    lock = _lock(ctx.settings)
     return StatusResult(
         generated_at=iso(utcnow()) or "",
         sources=_sources(conn),
@@ -60,7 +63,8 @@ def get_status(ctx: Context) -> StatusResult:
         fingerprints=_fingerprints(conn, scrub),
         llm=_llm(ctx),
         autofix=_autofix(conn, scrub),
-        last_run=_last_run(conn),
+        last_run=_last_run(conn, lock),
+        lock=lock,
         config=ctx.settings.masked(),
     )
 
@@ -198,11 +202,27 @@ def _autofix(conn: sqlite3.Connection, scrub: Callable[[str | None], str | None]
     return {"pulls": summary.pull_count(conn), "refusals": [{**dict(row), "reason": scrub(row["reason"])} for row in refusals]}
 
 
-def _last_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+def _lock(settings: Settings) -> dict[str, Any] | None:
+    """Who holds the run lock now, for how long; or the holder that died holding it (a killed run)."""
+    from aimon.lock import holder_of, lock_path
+
+    holder = holder_of(lock_path(settings.db_path))
+    if holder is None:
+        return None
+    since = parse_iso(holder["since"]) if isinstance(holder["since"], str) else None
+    holder["age_s"] = round((utcnow() - since).total_seconds(), 1) if since else None
+    return holder
+
+
+def _last_run(conn: sqlite3.Connection, lock: dict[str, Any] | None) -> dict[str, Any] | None:
     run = runs.last_run(conn)
     if run is None:
         return None
-    outcome = "running" if run.finished_at is None else "ok" if run.exit_code == 0 else "failed"
+    if run.finished_at is None:
+        # Not finished: still running only while a live process holds the run lock; otherwise it was killed.
+        outcome = "running" if lock is not None and lock["alive"] else "unfinished"
+    else:
+        outcome = "ok" if run.exit_code == 0 else "failed"
     return {
         "started_at": run.started_at,
         "finished_at": run.finished_at,

@@ -79,6 +79,7 @@ def test_status_json_has_exact_keys_and_never_shows_secrets(cli: Any, tmp_path: 
         "llm",
         "autofix",
         "last_run",
+        "lock",
         "config",
     ]
     assert list(doc["deliveries"]) == ["pending", "failed", "sent", "problems"]

@@ -37,6 +37,7 @@ def _seconds(value: float | None) -> str:
 def render(console: Console, result: StatusResult) -> None:
     """Sections in the order an operator asks: is it running, is it keeping up, what is stuck, what is failing."""
     _last_run(console, result.last_run)
+    _lock(console, result.lock)
     _sources(console, result.sources)
     _deliveries(console, result.deliveries)
     _fingerprints(console, result.fingerprints)
@@ -58,14 +59,26 @@ def _last_run(console: Console, run: dict[str, Any] | None) -> None:
     if run is None:
         console.print("Last run: never (cron runs `aimon run` every minute; see crontab.example).")
         return
-    style = {"ok": "green", "failed": "red", "running": "yellow"}[run["outcome"]]
+    style = {"ok": "green", "failed": "red", "running": "yellow", "unfinished": "red"}[run["outcome"]]
     line = Text.assemble("Last run: ", (run["outcome"], style), f" started {run['started_at']}")
     if run["finished_at"]:
         line.append(f", finished {run['finished_at']}, exit code {run['exit_code']}")
+    elif run["outcome"] == "unfinished":
+        line.append(" and never finished (killed, or the machine stopped); the next tick takes over its work")
     console.print(line)
     for name, stage in ((run.get("summary") or {}).get("stages") or {}).items():
         if stage.get("status") != "ok":
             console.print(Text(f"  {name}: {stage.get('status')} {stage.get('error') or ''}".rstrip(), style="red"))
+
+
+def _lock(console: Console, lock: dict[str, Any] | None) -> None:
+    if lock is None:
+        return
+    who = f"pid {lock['pid']} (aimon {lock['command']})"
+    if lock["alive"]:
+        console.print(f"Run lock: held by {who} since {lock['since']} ({_seconds(lock['age_s'])})")
+    else:
+        console.print(Text(f"Run lock: {who} took it at {lock['since']} and is gone without letting go (killed?)", style="red"))
 
 
 def _sources(console: Console, sources: list[dict[str, Any]]) -> None:
