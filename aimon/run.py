@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aimon.config import Settings
-from aimon.errors import AimonError, ExitCode, StateError, UsageError
+from aimon.errors import AimonError, ConfigError, ExitCode, StateError, UsageError
 from aimon.lock import lock_path, try_lock
 from aimon.runtime import Context
 from aimon.state import runs, summary
@@ -210,6 +210,11 @@ def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, f
     """Run every stage once, in order, within the tick budget; see the module docstring."""
     if fail_on is not None and fail_on not in FAIL_ON_KINDS:
         raise UsageError(f"--fail-on {fail_on!r}: use new, spike or any.")
+    settings = ctx.settings
+    if settings.sources.kind == "file" and not paths and not settings.sources.log_paths:
+        # Found before any stage runs: a tick that watches nothing is a setting to fix, not a stage that failed.
+        raise ConfigError("no log files to watch: set AIMON_LOG_PATHS in .env (comma-separated paths or globs), pass "
+                          "--log PATH, or set AIMON_SOURCE=loki.")
     tick = Tick(paths=paths, since=since)
     if ctx.dry_run:
         # A dry run changes nothing on disk (not even a lock file) and works on its own in-memory copy.

@@ -24,6 +24,7 @@ class SourceSettings:
     log_format: str
     min_level: str
     error_code_fields: tuple[str, ...]
+    silence: float  # seconds without a new line after which a log that was fine is reported silent; 0: never
     loki_url: str
     loki_query: str
     loki_tenant: str

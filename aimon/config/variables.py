@@ -134,6 +134,7 @@ VARS: tuple[Var, ...] = (
     Var("AIMON_LOG_FORMAT", "sources.log_format", "auto", "auto, json or text", "How to read each line; auto detects it per line.", _choice("auto", "json", "text")),
     Var("AIMON_MIN_LEVEL", "sources.min_level", "ERROR", "one of " + ", ".join(LEVELS), "Lowest level that becomes an error group (panics always do).", _choice(*LEVELS)),
     Var("AIMON_ERROR_CODE_FIELDS", "sources.error_code_fields", "error_code", "comma-separated field names", "Event fields that carry the error code, first match wins.", _list),
+    Var("AIMON_SILENCE", "sources.silence", "0", "a duration (0: never)", "A log that was read fine and then stays this long without a new line is reported as silent (a service that died writes nothing).", parse_duration),
     Var("AIMON_LOKI_URL", "sources.loki_url", "", "an http(s) URL", "Base URL of Loki (AIMON_SOURCE=loki).", _url),
     Var("AIMON_LOKI_QUERY", "sources.loki_query", '{job="app"} |~ "(?i)error|panic"', "a LogQL query", "Which streams to read; the default filter keeps the level filtering in Loki."),
     Var("AIMON_LOKI_TENANT", "sources.loki_tenant", "", "a tenant id", "Sent as X-Scope-OrgID for multi-tenant Loki."),

@@ -69,6 +69,7 @@ class Plan:
     tasks: list[ReadTask] = field(default_factory=list)
     note: str | None = None
     seen: list[str] = field(default_factory=list)  # first-line hashes to remember as read
+    problem: str | None = None  # why the source cannot be seen at all (missing, unreadable): it is failing
 
 
 # ---------------------------------------------------------------------------------------------------- finding files
@@ -91,6 +92,14 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
     unique = list(dict.fromkeys(found))
     names = {path.name for path in unique}
     return [path for path in unique if not any(is_rotation_name(path.name, name) for name in names)]
+
+
+def unmatched_globs(patterns: Sequence[str]) -> list[str]:
+    """The glob patterns among ``patterns`` that match no file: a watched source that does not exist."""
+    return [
+        pattern for pattern in patterns
+        if _GLOB_CHARS.search(expanded := os.path.expanduser(pattern)) and not any(os.path.isfile(m) for m in glob.glob(expanded))
+    ]
 
 
 def rotated_siblings(path: Path, *, unreadable_too: bool = False) -> list[Path]:
@@ -229,6 +238,7 @@ def plan_reads(path: Path, checkpoint: Checkpoint | None, seen: Collection[str] 
     problem = unreadable(path)
     if problem is not None:  # said, not skipped silently; read from the checkpoint once it can be
         plan.note = f"{path}: cannot read it ({problem}); nothing read, the checkpoint is kept"
+        plan.problem = f"cannot read it ({problem})"
         return plan
     st = _stat(path)
     siblings = rotated_siblings(path)
@@ -237,6 +247,7 @@ def plan_reads(path: Path, checkpoint: Checkpoint | None, seen: Collection[str] 
         plan.seen = [head for sibling in siblings if (head := head_hash(sibling)) is not None]
         if st is None:
             plan.note = f"{path}: no such file (yet)"
+            plan.problem = "no such file"
         else:
             plan.tasks.append(_task(path, 0, st))
         return plan
@@ -264,6 +275,7 @@ def plan_reads(path: Path, checkpoint: Checkpoint | None, seen: Collection[str] 
             taken.add(copy[0])
         elif st is None:
             plan.note = f"{path}: the file is gone and its rotated copy was not found"
+            plan.problem = "the file is gone and its rotated copy was not found"
         else:
             plan.note = f"{path}: {kind}; the rest of the old file was not found"
     between = _unread_siblings(siblings, checkpoint, {*seen, checkpoint.head_hash, current_head}, taken)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from aimon.state.db import iso, parse_iso, utcnow
 
@@ -84,3 +85,46 @@ def save_loki_position(conn: sqlite3.Connection, source: str, ns: int, seen: str
              loki_seen = excluded.loki_seen, updated_at = excluded.updated_at""",
         (source, iso(ns / 1e9), ns, seen, iso(utcnow())),
     )
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """Whether a source could be read on the last scan (a row of ``source_health``)."""
+
+    source: str
+    up: bool
+    problem: str | None
+    since: str
+    last_growth_at: str | None
+    checked_at: str
+
+
+def record_health(conn: sqlite3.Connection, source: str, problem: str | None, *, grew: bool, at: datetime) -> SourceHealth:
+    """Record what this scan saw of ``source`` (``problem`` None: read fine); ``since`` moves only when it flips."""
+    before = health_of(conn, source)
+    up = problem is None
+    stamp = iso(at) or ""
+    since = before.since if before is not None and before.up == up else stamp
+    grown = stamp if grew else (before.last_growth_at if before is not None else None)
+    conn.execute(
+        """INSERT INTO source_health (source, up, problem, since, last_growth_at, checked_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(source) DO UPDATE SET up = excluded.up, problem = excluded.problem, since = excluded.since,
+           last_growth_at = excluded.last_growth_at, checked_at = excluded.checked_at""",
+        (source, int(up), problem, since, grown, stamp),
+    )
+    return SourceHealth(source, up, problem, since, grown, stamp)
+
+
+def health_of(conn: sqlite3.Connection, source: str) -> SourceHealth | None:
+    """The recorded health of one source, or None before its first scan."""
+    row = conn.execute("SELECT * FROM source_health WHERE source = ?", (source,)).fetchone()
+    return None if row is None else _health(row)
+
+
+def all_health(conn: sqlite3.Connection) -> list[SourceHealth]:
+    """Every source's recorded health, failing ones first."""
+    return [_health(row) for row in conn.execute("SELECT * FROM source_health ORDER BY up, source")]
+
+
+def _health(row: sqlite3.Row) -> SourceHealth:
+    return SourceHealth(row["source"], bool(row["up"]), row["problem"], row["since"], row["last_growth_at"], row["checked_at"])

@@ -16,7 +16,7 @@ from typing import Any
 
 from aimon.errors import ConfigError
 from aimon.runtime import Context
-from aimon.state import meta, runs, summary
+from aimon.state import checkpoints, meta, runs, summary
 from aimon.state.db import parse_iso, utcnow
 from aimon.state.diagnoses import monthly_spend
 
@@ -86,6 +86,11 @@ def collect(ctx: Context, run: RunFigures) -> list[Any]:
         detections.add_metric([kind], float(found.get(kind, 0)))
     families.append(detections)
 
+    up = GaugeMetricFamily("aimon_source_up", "1 when the last scan could read the source, 0 when it is failing "
+                           "(missing, unreadable, a glob that matches nothing, silent).", labels=["source"])
+    for health in checkpoints.all_health(conn):
+        up.add_metric([health.source], 1.0 if health.up else 0.0)
+    families.append(up)
     families.extend(_deliveries(conn, CounterMetricFamily, GaugeMetricFamily))
     families.extend(_llm(conn, ctx, CounterMetricFamily, GaugeMetricFamily))
     families.extend(_run(conn, run, GaugeMetricFamily))

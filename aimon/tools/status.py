@@ -14,7 +14,7 @@ from typing import Any
 
 from aimon.config import Settings
 from aimon.runtime import Context
-from aimon.state import runs, summary
+from aimon.state import checkpoints, runs, summary
 from aimon.state.db import iso, parse_iso, utcnow
 
 TOP = 5  # fingerprints shown per list
@@ -116,7 +116,22 @@ def _sources(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         else:
             entry.update(_file_lag(row, last_ts.timestamp() if last_ts else None))
         shown.append(entry)
+    # What the last scan could see of each source; a source never read (missing from the start, a glob that matches
+    # nothing) has no checkpoint but is failing all the same.
+    health = {item.source: item for item in checkpoints.all_health(conn)}
+    for entry in shown:
+        entry.update(_health(health.pop(entry["source"], None)))
+    for item in health.values():
+        shown.append({"source": item.source, "kind": "file", "offset": 0, "last_record_at": None, "checked_at": item.checked_at,
+                      "exists": False, "size": None, "bytes_behind": None, "seconds_behind": None, **_health(item)})
+    shown.sort(key=lambda entry: entry["up"] is not False)  # failing first
     return shown
+
+
+def _health(item: checkpoints.SourceHealth | None) -> dict[str, Any]:
+    if item is None:
+        return {"up": None, "problem": None, "since": None}
+    return {"up": item.up, "problem": item.problem, "since": item.since}
 
 
 def _file_lag(row: sqlite3.Row, last_ts: float | None) -> dict[str, Any]:

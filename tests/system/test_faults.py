@@ -547,14 +547,19 @@ def test_an_unreadable_log_path_is_reported_and_read_once_it_can_be(cli: Any, is
     else:
         write_log(log)
         log.chmod(0)
-    result = cli("scan", str(log), "--json")
-    assert result.exit_code == 0  # one unreadable file does not stop the others
-    [source] = result.json()["sources"]
+    other = isolated / "other.log"
+    write_log(other)
+    result = cli("scan", str(log), str(other), "--json")
+    assert result.exit_code == 1  # a blind spot fails the scan, loudly…
+    [source, fine] = result.json()["sources"]
     assert source["note"].startswith(f"{log}: cannot read it"), source
-    assert result.json()["lines"] == 0
-    assert rows(isolated, "SELECT * FROM fingerprints") == []
+    assert source["up"] is False and source["problem"].startswith("cannot read it (")
+    assert f"scan: {log}: cannot read it (" in result.stderr
+    assert result.json()["errors"] == [f"{log}: {source['problem']}"]
+    assert fine["up"] is True and result.json()["lines"] == 2  # …and does not stop the others
+    assert rows(isolated, "SELECT up, problem FROM source_health WHERE source = ?", str(log)) == [{"up": 0, "problem": source["problem"]}]
     triage = cli("scan", str(log), "--since", "1h", "--json")  # read-only triage says so too, and does not crash
-    assert triage.exit_code == 0
+    assert triage.exit_code == 1
     assert triage.json()["sources"][0]["note"].startswith(f"{log}: cannot read it")
 
     if os.geteuid() == 0:
@@ -564,18 +569,22 @@ def test_an_unreadable_log_path_is_reported_and_read_once_it_can_be(cli: Any, is
         log.chmod(0o644)
     again = cli("scan", str(log), "--json")
     assert again.exit_code == 0 and again.json()["lines"] == 2  # from the start, once
-    assert rows(isolated, "SELECT count FROM fingerprints") == [{"count": 2}]
+    assert rows(isolated, "SELECT count FROM fingerprints") == [{"count": 4}]  # its two and the other log's two
+    assert rows(isolated, "SELECT up FROM source_health WHERE source = ?", str(log)) == [{"up": 1}]
 
 
 def test_a_log_path_that_does_not_exist_yet_is_read_from_the_start_once_it_appears(cli: Any, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = isolated / "logs" / "app.log"
     monkeypatch.setenv("AIMON_LOG_PATHS", str(log))
     first = cli("run", "--json")
-    assert first.exit_code == 0
-    assert first.json()["stages"]["scan"]["result"]["sources"] == [
-        {"source": str(log), "note": f"{log}: no such file (yet)", "lines": 0, "bytes": 0}]
+    assert first.exit_code == 1  # a monitor that cannot see says so: the scan stage fails, the others still run
+    [source] = first.json()["stages"]["scan"]["result"]["sources"]
+    assert source == {"source": str(log), "note": f"{log}: no such file (yet)", "lines": 0, "bytes": 0, "up": False,
+                      "problem": "no such file", "since": source["since"]}
+    assert first.json()["stages"]["scan"]["error"] == f"{log}: no such file"
+    assert first.json()["stages"]["notify"]["status"] == "ok"
     text = cli("scan")
-    assert text.exit_code == 0 and f"{log}: no such file (yet)" in text.stdout
+    assert text.exit_code == 1 and f"{log}: no such file (yet)" in text.stdout
 
     log.parent.mkdir()
     write_log(log)

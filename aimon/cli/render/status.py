@@ -86,12 +86,17 @@ def _sources(console: Console, sources: list[dict[str, Any]]) -> None:
         console.print("Sources: nothing read yet.")
         return
     table = Table(title="Sources", title_justify="left")
-    for column in ("source", "offset", "behind", "lag", "last record", "checked"):
+    for column in ("source", "health", "offset", "behind", "lag", "last record", "checked"):
         table.add_column(column, overflow="fold")
     for source in sources:
         behind = "missing" if not source["exists"] else _size(source["bytes_behind"])
+        if source.get("up") is False:
+            health = Text(f"failing since {source['since']}: {source['problem']}", style="red")
+        else:
+            health = Text("ok" if source.get("up") else "-", style="green" if source.get("up") else "")
         table.add_row(
             Text(source["source"]),
+            health,
             str(source["offset"]) if source["kind"] == "file" else str(source.get("loki_ns") or "-"),
             behind,
             _seconds(source["seconds_behind"]),

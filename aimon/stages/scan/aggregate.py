@@ -43,6 +43,7 @@ class ScanResult:
     sources: list[dict[str, Any]] = field(default_factory=list)
     malformed_reasons: dict[str, int] = field(default_factory=dict)
     since: str | None = None
+    errors: list[str] = field(default_factory=list)  # sources that could not be seen, each with why
     exit_code: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class ScanResult:
             "detections": self.detections,
             "sources": self.sources,
             "since": self.since,
+            "errors": self.errors,
         }
 
 

@@ -24,11 +24,12 @@ from typing import Any
 from aimon.config import parse_duration
 from aimon.errors import UsageError
 from aimon.logs import loki
-from aimon.logs.files import expand_paths, plan_reads
+from aimon.logs.files import expand_paths, plan_reads, unmatched_globs, unreadable
 from aimon.logs.parsing.timestamps import parse_timestamp
 from aimon.logs.reader import read_task, seek_time
 from aimon.logs.window import plan_window
 from aimon.runtime import Context
+from aimon.stages.scan import health
 from aimon.stages.scan.aggregate import Aggregator, ScanResult
 from aimon.stages.scan.loki import feed
 from aimon.state import checkpoints, meta
@@ -47,6 +48,10 @@ def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> Sc
     files = expand_paths(patterns)
     aggregator = Aggregator(ctx, since=since_ts, read_only=since_ts is not None)
     reports: list[dict[str, Any]] = []
+    for pattern in unmatched_globs(patterns):
+        report: dict[str, Any] = {"source": pattern, "note": f"{pattern}: matches no file", "lines": 0, "bytes": 0}
+        health.judge(ctx, report, "the pattern matches no file", record=since_ts is None)
+        reports.append(report)
     for path in files:
         if ctx.deadline.expired():
             reports.append({"source": str(path), "note": "tick budget spent; left for the next tick"})
@@ -58,6 +63,8 @@ def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> Sc
     aggregator.regroup()
     result = aggregator.result()
     result.sources, result.since = reports, since
+    result.errors = health.failing(reports)
+    result.exit_code = 1 if result.errors else 0  # a blind spot fails the scan; every other source was still read
     if since_ts is not None:
         result.detections = []
     return result
@@ -121,6 +128,7 @@ def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, 
         if not outcome.eof:
             report["note"] = _join(report["note"], "tick budget spent; the rest is read next tick")
             break
+    health.judge(ctx, report, plan.problem, record=True)
     return report
 
 
@@ -145,6 +153,9 @@ def _triage_source(ctx: Context, aggregator: Aggregator, path: Path, since: floa
         aggregator.commit(None)
     if not report["files"]:
         report["note"] = report["note"] or "nothing written in the window"
+    problem = unreadable(path)
+    missing = not path.exists() and not plan.reads
+    health.judge(ctx, report, f"cannot read it ({problem})" if problem else "no such file" if missing else None, record=False)
     return report
 
 

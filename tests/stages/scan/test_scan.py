@@ -68,8 +68,10 @@ def test_scan_json_exact(cli: Any, isolated: Path) -> None:
         (1, fingerprints["ERROR"], "new", "2026-01-01T10:00:02.000000Z", "2026-01-01T10:00:05.000000Z", 2, None),
         (2, fingerprints["PANIC"], "new", "2026-01-01T10:00:03.000000Z", "2026-01-01T10:00:03.000000Z", 1, None),
     ]
-    assert data["sources"] == [{"source": str(log), "note": None, "lines": 8, "bytes": log.stat().st_size}]
-    assert data["since"] is None
+    [source] = data["sources"]
+    assert source == {"source": str(log), "note": None, "lines": 8, "bytes": log.stat().st_size, "up": True, "problem": None,
+                      "since": source["since"]}
+    assert data["since"] is None and data["errors"] == []
 
 
 def test_scan_rows_exact(cli: Any, isolated: Path) -> None:
