@@ -14,10 +14,12 @@ Grafana Loki (``AIMON_SOURCE=loki``) is scanned by :mod:`aimon.stages.scan.loki`
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +72,37 @@ def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> Sc
     return result
 
 
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_MINUTES_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2})(Z|[+-]\d{2}:?\d{2})?$")
+
+
 def parse_since(text: str) -> float:
-    """``1h``, ``30m``, ``2d`` (before now) or an ISO time → epoch seconds."""
+    """``1h``, ``30m``, ``2d`` (before now), a date (``2026-11-24``, its start in UTC) or an ISO time, with or without
+    seconds and an offset (``2026-11-24T10:00+02:00``; none means UTC) → epoch seconds."""
     stripped = text.strip()
     try:
         return time.time() - parse_duration(stripped)
     except ValueError:
         pass
+    if (date := _DATE_RE.match(stripped)) is not None:
+        stripped = f"{stripped}T00:00:00Z"
+    elif (minutes := _MINUTES_RE.match(stripped)) is not None:
+        stripped = f"{minutes.group(1)}:00{minutes.group(2) or ''}"
     found = parse_timestamp(stripped) if len(stripped) >= 10 and stripped[:4].isdigit() else None
-    if found is None:
-        raise UsageError(f"--since {text!r}: use a duration like 30m, 1h or 2d, or an ISO time like 2026-01-02T03:04:05Z.")
+    if found is None or (date is not None and not _real_date(date)):
+        raise UsageError(
+            f"--since {text!r}: use a duration like 30m, 1h or 2d, a date like 2026-11-24, or an ISO time like "
+            "2026-11-24T10:00:00+02:00."
+        )
     return found
+
+
+def _real_date(match: re.Match[str]) -> bool:
+    try:
+        datetime(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return False
+    return True
 
 
 def _scan_loki(ctx: Context, since_ts: float | None, since: str | None) -> ScanResult:
