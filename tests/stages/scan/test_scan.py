@@ -190,7 +190,7 @@ def test_since_that_cannot_be_read_exits_2(cli: Any, isolated: Path, since: str)
     sample(isolated / "app.log")
     result = cli("scan", "app.log", "--since", since)
     assert result.exit_code == 2
-    assert f"--since {since!r}: use a duration like 30m, 1h or 2d, or an ISO time" in result.stderr
+    assert f"--since {since!r}: use a duration like 30m, 1h or 2d, a date like 2026-11-24, or an ISO time" in result.stderr
 
 
 def test_no_paths_and_no_setting_exits_2(cli: Any) -> None:
