@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,14 @@ def price_of(model: str) -> tuple[float, float, float] | None:
     """The price row of ``model`` (dated snapshots like ``gpt-4o-mini-2024-07-18`` share their family's), or None."""
     name = model.strip().lower()
     return PRICES.get(name) or PRICES.get(_DATED.sub("", name))
+
+
+CHARS_PER_TOKEN = 3.2  # conservative for English and code with GPT tokenizers: an estimate errs towards more tokens
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens of ``text`` when the provider did not say (rounded up; at least 1 for any text)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
 
 
 def cost_usd(model: str, tokens_in: int, tokens_out: int, cached: int = 0) -> float:
@@ -244,7 +253,14 @@ class LLM:
         details = getattr(usage, "prompt_tokens_details", None)
         cached = int(getattr(details, "cached_tokens", 0) or 0)
         content = _content(response)
-        call_id = self._record(purpose, fingerprint, digest, started, outcome="ok", tokens_in=tokens_in, tokens_out=tokens_out, cached=cached)
+        estimated = usage is None
+        if estimated:
+            # Some OpenAI-compatible servers send no usage; the call still cost something, so the budget counts an
+            # estimate (on the high side) and the ledger says it is one.
+            tokens_in = estimate_tokens("".join(message["content"] for message in messages))
+            tokens_out = estimate_tokens(content or "")
+        call_id = self._record(purpose, fingerprint, digest, started, outcome="ok", tokens_in=tokens_in, tokens_out=tokens_out,
+                               cached=cached, estimated=estimated)
         return _Call(call_id, content, tokens_in, tokens_out, cached, cost_usd(self.model, tokens_in, tokens_out, cached),
                      int((time.monotonic() - started) * 1000), price_of(self.model) is not None)
 
@@ -260,6 +276,7 @@ class LLM:
         tokens_in: int = 0,
         tokens_out: int = 0,
         cached: int = 0,
+        estimated: bool = False,
     ) -> int:
         latency = int((time.monotonic() - started) * 1000)
         cost = cost_usd(self.model, tokens_in, tokens_out, cached)
@@ -267,7 +284,7 @@ class LLM:
             return diagnoses.insert_llm_call(
                 conn, purpose=purpose, fingerprint=fingerprint, model=self.model, prompt_hash=digest, outcome=outcome,
                 error=error and self._egress.text(error)[:500], tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached,
-                latency_ms=latency, cost_usd=cost, priced=price_of(self.model) is not None,
+                latency_ms=latency, cost_usd=cost, priced=price_of(self.model) is not None, estimated=estimated,
             )
 
     def _record_outcome(self, call_id: int, outcome: str, error: str) -> None:

@@ -191,14 +191,16 @@ def insert_llm_call(
     latency_ms: int = 0,
     cost_usd: float = 0.0,
     priced: bool = True,
+    estimated: bool = False,
     at: datetime | None = None,
 ) -> int:
-    """Record one LLM request and how it ended; returns its id."""
+    """Record one LLM request and how it ended (``estimated``: the answer had no usage, the tokens are an estimate);
+    returns its id."""
     cursor = conn.execute(
         "INSERT INTO llm_calls (purpose, fingerprint, model, prompt_hash, tokens_in, tokens_out, cached_tokens, latency_ms,"
-        " cost_usd, priced, outcome, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " cost_usd, priced, outcome, error, usage_estimated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (purpose, fingerprint, model, prompt_hash, tokens_in, tokens_out, cached_tokens, latency_ms, cost_usd, int(priced),
-         outcome, error, iso(at or utcnow())),
+         outcome, error, int(estimated), iso(at or utcnow())),
     )
     return int(cursor.lastrowid or 0)
 

@@ -22,6 +22,7 @@ class Reply:
     delay: float = 0.0
     prompt_tokens: int = 900
     completion_tokens: int = 150
+    usage: bool = True  # False: the answer carries no usage, as some OpenAI-compatible servers send
 
 
 @dataclass
@@ -60,6 +61,8 @@ class FakeOpenAI(LoopbackServer):
                             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
                         },
                     }
+                    if not reply.usage:
+                        del body["usage"]
                 else:
                     body = reply.body
                 data = json.dumps(body).encode() if not isinstance(body, (bytes, str)) else (body.encode() if isinstance(body, str) else body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -285,3 +286,23 @@ def test_a_dry_run_sends_no_request_to_the_llm(tmp_path: Path, openai_server: Fa
     with pytest.raises(LLMUnavailable, match="dry run: no request is sent to the LLM"):
         ask(LLM(ctx))
     assert openai_server.requests == [] and calls(ctx) == []
+
+
+def test_an_answer_without_usage_is_estimated_and_recorded_as_an_estimate(tmp_path: Path, openai_server: FakeOpenAI) -> None:
+    ctx = make_ctx(tmp_path, openai_server)
+    content = json.dumps(answer())
+    openai_server.reply(answer(), usage=False)
+    result = LLM(ctx).structured(purpose="diagnose", fingerprint="fp1", system="S" * 100, user="U" * 220,
+                                 schema_name="diagnosis", answer=Diagnosis)
+    assert (result.tokens_in, result.tokens_out) == (100, math.ceil(len(content) / 3.2))
+    [row] = ctx.db.execute("SELECT tokens_in, tokens_out, cost_usd, usage_estimated FROM llm_calls").fetchall()
+    assert (row["tokens_in"], row["usage_estimated"]) == (100, 1)  # 320 characters at 3.2 a token
+    assert row["cost_usd"] == pytest.approx(cost_usd("gpt-4o-mini", 100, row["tokens_out"])) and row["cost_usd"] > 0
+    assert monthly_spend(ctx.db) == pytest.approx(row["cost_usd"])
+
+
+def test_an_answer_with_usage_is_not_an_estimate(tmp_path: Path, openai_server: FakeOpenAI) -> None:
+    ctx = make_ctx(tmp_path, openai_server)
+    openai_server.reply(answer())
+    ask(LLM(ctx))
+    assert ctx.db.execute("SELECT tokens_in, usage_estimated FROM llm_calls").fetchone()[:] == (900, 0)
