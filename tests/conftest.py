@@ -49,8 +49,11 @@ class CliResult:
 
 
 @pytest.fixture
-def runtime() -> Runtime:
-    """The outside world the entry point is given; a test module that moves the clock overrides this fixture."""
+def runtime(request: pytest.FixtureRequest) -> Runtime:
+    """The outside world the entry point is given: the wall clock, or the ``clock`` fixture of a test that asks for one
+    (a test module that lets time pass defines ``clock``)."""
+    if "clock" in request.fixturenames:
+        return Runtime(clock=request.getfixturevalue("clock"))
     return Runtime()
 
 

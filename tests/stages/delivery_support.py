@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aimon.runtime import Runtime
 from aimon.state.db import iso, open_db, transaction
 
 T0 = datetime(2030, 1, 2, 3, 0, 0, tzinfo=UTC)
@@ -34,11 +33,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.at += timedelta(**delta)
-
-
-def clock_runtime(clock: Clock) -> Runtime:
-    """The entry point's outside world with this clock (for a ``runtime`` fixture in each test module)."""
-    return Runtime(clock=clock)
 
 
 def db_path() -> Path:

@@ -80,11 +80,6 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def runtime(clock: Clock) -> Runtime:
-    return Runtime(clock=clock)
-
-
-@pytest.fixture
 def remotes(isolated: Path, openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Iterator[Remotes]:
     discord, github, loki = FakeDiscord(), FakeGitHub(), FakeLoki()
     monkeypatch.setattr(github_client, "WRITE_SPACING", 0.0)  # GitHub's second between writes: not in tests

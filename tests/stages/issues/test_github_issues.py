@@ -12,15 +12,12 @@ import responses
 from responses import matchers
 
 from aimon.remotes import github as github_client
-from aimon.runtime import Runtime
 from aimon.stages import delivery as outbox
 from aimon.state.db import iso, transaction
 from tests.stages.delivery_support import (
     FP,
     T0,
-    Clock,
     bodies,
-    clock_runtime,
     connect,
     db_path,
     deliveries,
@@ -35,16 +32,6 @@ SEARCH = f"{API}/search/issues"
 ISSUE_7 = f"{ISSUES}/7"
 QUERY = f'repo:o/r is:issue in:body "aimon:fingerprint={FP}"'
 MARKER = f"<!-- aimon:fingerprint={FP} -->"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def runtime(clock: Clock) -> Runtime:
-    return clock_runtime(clock)
 
 
 @pytest.fixture(autouse=True)

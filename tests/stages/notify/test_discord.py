@@ -10,7 +10,6 @@ import pytest
 import requests
 import responses
 
-from aimon.runtime import Runtime
 from aimon.stages.delivery import pending_and_failed
 from aimon.state.db import iso, transaction
 from tests.stages.delivery_support import (
@@ -20,7 +19,6 @@ from tests.stages.delivery_support import (
     WEBHOOK,
     Clock,
     bodies,
-    clock_runtime,
     connect,
     db_path,
     deliveries,
@@ -30,16 +28,6 @@ from tests.stages.delivery_support import (
 )
 
 RATE_LIMITED = {"message": "You are being rate limited.", "retry_after": 0.01, "global": False}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def runtime(clock: Clock) -> Runtime:
-    return clock_runtime(clock)
 
 
 @pytest.fixture

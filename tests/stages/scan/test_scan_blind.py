@@ -9,20 +9,9 @@ from typing import Any
 
 import pytest
 
-from aimon.runtime import Runtime
 from tests.stages.delivery_support import Clock
 
 LINE = '{"timestamp":"2026-01-01T10:00:00Z","level":"ERROR","fields":{"message":"boom"},"target":"shop"}\n'
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def runtime(clock: Clock) -> Runtime:
-    return Runtime(clock=clock)
 
 
 def test_a_glob_that_matches_nothing_fails_the_scan_and_the_rest_is_read(isolated: Path, cli: Any) -> None:
