@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aimon.stages.delivery import LEASE
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.github_server import FakeGitHub
 from tests.harness.writer import LogWriter, WriterThread
