@@ -5,7 +5,8 @@ Every request is recorded in ``llm_calls`` (model, prompt hash, tokens, latency,
 read back from there, and past ``AIMON_LLM_MONTHLY_BUDGET_USD`` :attr:`LLM.available` turns false.
 
 The shape of an answer is a pydantic model: the JSON Schema sent is generated from it (:func:`response_schema`), and
-the answer is validated with it, so what is asked for and what is accepted cannot drift apart.
+the answer is validated with it (:mod:`aimon.remotes.schema`), so what is asked for and what is accepted cannot drift
+apart.
 
 ``openai`` is imported only when a request is really made, so the idle cron path never pays for it.
 """
@@ -20,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel
 
 from aimon.errors import AimonError, RemoteError
 from aimon.remotes.egress import Egress
+from aimon.remotes.schema import parse_answer, response_schema, schema_note
 from aimon.runtime import Context
 from aimon.state import diagnoses
 from aimon.state.db import transaction
@@ -163,10 +164,10 @@ class LLM:
         except _SchemaUnsupported:
             # Older OpenAI-compatible servers know JSON mode but not JSON Schema: put the schema in the prompt instead
             # (our own validation and the repair attempt still hold the answer to it).
-            messages = [{"role": "system", "content": f"{system}\n\n{_schema_note(schema)}"}, {"role": "user", "content": user}]
+            messages = [{"role": "system", "content": f"{system}\n\n{schema_note(schema)}"}, {"role": "user", "content": user}]
             response_format = {"type": "json_object"}
             first = self._call(purpose, fingerprint, messages, response_format, timeout, max_retries)
-        parsed = _parse(first.content, answer)
+        parsed = parse_answer(first.content, answer)
         if not isinstance(parsed, str):
             return first.result(self.model, parsed)
         self._record_outcome(first.call_id, "invalid", parsed)
@@ -176,7 +177,7 @@ class LLM:
             {"role": "user", "content": f"That reply is not valid: {parsed}. Reply again with only the JSON object, matching the schema exactly."},
         ]
         second = self._call(f"{purpose}-repair", fingerprint, repair, response_format, timeout, max_retries)
-        reparsed = _parse(second.content, answer)
+        reparsed = parse_answer(second.content, answer)
         if isinstance(reparsed, str):
             self._record_outcome(second.call_id, "invalid", reparsed)
             raise LLMInvalid(f"the model's answer did not match the {schema_name} schema after one repair: {reparsed}")
@@ -299,11 +300,6 @@ class _SchemaUnsupported(Exception):
 _SCHEMA_REJECTED = re.compile(r"response_format|json_schema|structured output", re.IGNORECASE)
 
 
-def _schema_note(schema: dict[str, Any]) -> str:
-    return ("Answer with one JSON object that validates against this JSON Schema (every property required, no other "
-            f"properties):\n{json.dumps(schema, ensure_ascii=False)}")
-
-
 @dataclass
 class _Call:
     call_id: int
@@ -327,71 +323,6 @@ def _content(response: Any) -> str | None:
     if getattr(choices[0], "finish_reason", None) == "length":
         return None  # a truncated JSON object is never valid; ask again
     return getattr(message, "content", None)
-
-
-def _parse(content: str | None, answer: type[M]) -> M | str:
-    """The validated answer, or what is wrong with it: one line the model can act on."""
-    if not content:
-        return "the reply was empty, refused or cut off"
-    try:
-        data = json.loads(content)
-    except json.JSONDecodeError as exc:
-        return f"not JSON ({exc.msg} at position {exc.pos})"
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    try:
-        return answer.model_validate(data)
-    except ValidationError as exc:
-        return _describe(exc.errors()[0])
-
-
-def _describe(error: ErrorDetails) -> str:
-    """One validation error as ``where: what`` (``where`` is the JSON path, ``(top level)`` for the object itself)."""
-    loc = tuple(error["loc"])
-    kind, value, limits = error["type"], error["input"], error.get("ctx") or {}
-    if kind == "missing":
-        return f"{_where(loc[:-1])}: {loc[-1]!r} is a required property"
-    if kind == "extra_forbidden":
-        return f"{_where(loc[:-1])}: Additional properties are not allowed ({loc[-1]!r} was unexpected)"
-    if kind == "less_than_equal":
-        return f"{_where(loc)}: {value!r} is greater than the maximum of {limits['le']:g}"
-    if kind == "greater_than_equal":
-        return f"{_where(loc)}: {value!r} is less than the minimum of {limits['ge']:g}"
-    return f"{_where(loc)}: {error['msg']} (got {repr(value)[:200]})"
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    return "/".join(str(part) for part in loc) or "(top level)"
-
-
-# Bounds the answer is validated against on our side but that the schema sent leaves out: strict mode has not accepted
-# all of them, and OpenAI-compatible servers differ in which they accept.
-_CHECKED_HERE = frozenset({"minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
-
-
-def response_schema(answer: type[BaseModel]) -> dict[str, Any]:
-    """The JSON Schema sent for ``answer``, in the shape strict mode wants: every property required, no other properties,
-    nested models inlined. Pydantic's titles and the models' docstrings stay out: the field descriptions are what the
-    LLM reads."""
-    generated = answer.model_json_schema()
-    generated.pop("description", None)
-    models = {name: {k: v for k, v in node.items() if k != "description"} for name, node in generated.pop("$defs", {}).items()}
-
-    def strict(node: dict[str, Any]) -> dict[str, Any]:
-        if "$ref" in node:
-            node = {**models[node["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
-        out = {key: value for key, value in node.items() if key != "title" and key not in _CHECKED_HERE}
-        if "properties" in node:
-            out["properties"] = {name: strict(prop) for name, prop in node["properties"].items()}
-            out["required"] = list(node["properties"])
-            out["additionalProperties"] = False
-        if isinstance(node.get("items"), dict):
-            out["items"] = strict(node["items"])
-        if "anyOf" in node:
-            out["anyOf"] = [strict(variant) for variant in node["anyOf"]]
-        return out
-
-    return strict(generated)
 
 
 def _short(exc: BaseException) -> str:

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from aimon.config import load_settings
 from aimon.model import CATEGORIES, SEVERITIES, Diagnosis
-from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, cost_usd, price_of, response_schema
+from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, cost_usd, price_of
+from aimon.remotes.schema import response_schema
 from aimon.runtime import Context
 from aimon.state.db import iso, open_db, utcnow
 from aimon.state.diagnoses import month_start, monthly_spend

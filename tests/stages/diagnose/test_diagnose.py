@@ -14,7 +14,7 @@ import pytest
 from aimon.clock import Deadline
 from aimon.config import load_settings
 from aimon.model import Diagnosis
-from aimon.remotes.llm import response_schema
+from aimon.remotes.schema import response_schema
 from aimon.runtime import Context
 from aimon.stages.diagnose.prompt import SYSTEM_PROMPT
 from aimon.stages.diagnose.stage import run_diagnose
