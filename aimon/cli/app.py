@@ -77,16 +77,19 @@ def scan(
 def fingerprint(
     file: Annotated[str, typer.Argument(help="A log file, or - for standard input.")] = "-",
     log_format: Annotated[str, typer.Option("--format", help="auto, json, or text (each line is a plain message).")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document: the envelope, its result the list of lines.")] = False,
-    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print JSON Lines: one object per input line, in order, no envelope.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document: the envelope, its result the list of records.")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print JSON Lines: one object per record, in order, no envelope.")] = False,
     env_file: EnvFileOpt = None,
 ) -> None:
-    """Show the fingerprint and template of every input line, in order: how to debug grouping.
+    """Show the fingerprint and template of every record, in order, read as scan reads it: how to debug grouping.
 
-    Example: grep ERROR app.log | aimon fingerprint --jsonl
+    A record that spans lines (a panic and its message, a text event and its continuation lines) is one result, at
+    its first line. With --format text every line is a plain message.
+
+    Example: aimon fingerprint app.log --jsonl
     """
     if as_json and as_jsonl:
-        raise fail("fingerprint", "--json and --jsonl: choose one (--jsonl streams a line per input line)", as_json=True)
+        raise fail("fingerprint", "--json and --jsonl: choose one (--jsonl streams a line per record)", as_json=True)
     if log_format not in ("auto", "json", "text"):
         raise fail("fingerprint", f"--format {log_format!r}: use auto, json or text", as_json=as_json)
     with reported("fingerprint", as_json=as_json):

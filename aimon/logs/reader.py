@@ -5,13 +5,12 @@ after the last complete line, and before a Rust panic block that is still open a
 has been quiet for :data:`PANIC_SETTLE_SECONDS`, or will not grow: a rotated file). Lines longer than a chunk are
 skipped in bounded memory and reported as malformed. :func:`read_task` folds a stretch into a :class:`RecordBatch`
 that its caller makes (the scan's error groups), cutting a big one into pieces read by forked processes (each cut is
-made before a line that starts a new record, so no panic block spans two pieces). :func:`seek_time` finds where a time window starts in a
-time-ordered file by binary search.
+made before a line that starts a new record, so no panic block or text record spans two pieces). :func:`seek_time`
+(:mod:`aimon.logs.timeseek`) finds where a time window starts in a time-ordered file by binary search.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import re
@@ -26,7 +25,8 @@ from aimon.errors import StateError
 from aimon.logs.files import CHUNK_BYTES, ReadTask, open_binary
 from aimon.logs.parsing import Item, Malformed
 from aimon.logs.parsing.chunks import LineScanner
-from aimon.logs.parsing.timestamps import DATED_START, ISO_BYTES_RE, ISO_RE, from_iso_match
+from aimon.logs.parsing.timestamps import DATED_START
+from aimon.logs.timeseek import seek_time
 from aimon.model import LogRecord
 from aimon.runtime import Context
 
@@ -65,12 +65,6 @@ def read_records(
     """
     if hold_panic is None:
         hold_panic = not task.final and not _quiet(task.path)
-    lines_before = scanner.lines
-    buf = bytearray(CHUNK_BYTES)
-    view = memoryview(buf)
-    position = task.start  # file offset of buf[0]
-    filled = 0  # bytes in buf carried over from the last chunk (an incomplete line)
-    skipping: int | None = None  # start offset of an over-long line being skipped
     outcome.end = task.start
     try:
         stream = open_binary(task.path, task.gz)
@@ -79,43 +73,73 @@ def read_records(
     with stream:
         if task.start:
             stream.seek(task.start)
-        while True:
-            want = CHUNK_BYTES - filled
-            if stop is not None:
-                want = min(want, stop - position - filled)
-            got = stream.readinto(view[filled : filled + want]) if want > 0 else 0
-            total = filled + (got or 0)
-            if total == 0:
-                break
-            last = buf.rfind(b"\n", 0, total)
-            if skipping is not None:
-                if last < 0:
-                    position, filled = position + total, 0
-                    if not got:
-                        break
-                    continue
-                newline = buf.find(b"\n", 0, total)
-                scanner.lines += 1
-                yield skipping, Malformed(f"line longer than {CHUNK_BYTES} bytes")
-                skipping = None
-                _shift(buf, newline + 1, total)
-                position, filled = position + newline + 1, total - newline - 1
-                outcome.end = position
-                continue
+        yield from read_stream(stream, scanner, outcome, task.start, stop=stop, hold_panic=hold_panic,
+                               should_stop=should_stop, progress=progress)
+
+
+class Readable(Protocol):
+    """A binary stream read into a buffer (a file, a gzip stream, ``io.BytesIO``, standard input)."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def read_stream(
+    stream: Readable,
+    scanner: LineScanner,
+    outcome: ReadOutcome,
+    start: int = 0,
+    *,
+    stop: int | None = None,
+    hold_panic: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Item]:
+    """Records of an open binary stream positioned at file offset ``start``: what :func:`read_records` reads a file
+    with (and ``aimon fingerprint`` its input with), in chunks, complete lines only."""
+    lines_before = scanner.lines
+    buf = bytearray(CHUNK_BYTES)
+    view = memoryview(buf)
+    position = start  # file offset of buf[0]
+    filled = 0  # bytes in buf carried over from the last chunk (an incomplete line)
+    skipping: int | None = None  # start offset of an over-long line being skipped
+    outcome.end = start
+    while True:
+        want = CHUNK_BYTES - filled
+        if stop is not None:
+            want = min(want, stop - position - filled)
+        got = stream.readinto(view[filled : filled + want]) if want > 0 else 0
+        total = filled + (got or 0)
+        if total == 0:
+            break
+        last = buf.rfind(b"\n", 0, total)
+        if skipping is not None:
             if last < 0:
-                if total == CHUNK_BYTES:  # one line fills the whole buffer: skip it in bounded memory
-                    skipping, position, filled = position, position + total, 0
-                    continue
-                break  # an incomplete last line: read it next time
-            yield from scanner.scan(buf, last + 1, position)
-            _shift(buf, last + 1, total)
-            position, filled = position + last + 1, total - last - 1
+                position, filled = position + total, 0
+                if not got:
+                    break
+                continue
+            newline = buf.find(b"\n", 0, total)
+            scanner.lines += 1
+            yield skipping, Malformed(f"line longer than {CHUNK_BYTES} bytes")
+            skipping = None
+            _shift(buf, newline + 1, total)
+            position, filled = position + newline + 1, total - newline - 1
             outcome.end = position
-            if progress is not None:
-                progress(position)
-            if not got or (should_stop is not None and should_stop()):
-                outcome.eof = not got
-                break
+            continue
+        if last < 0:
+            if total == CHUNK_BYTES:  # one line fills the whole buffer: skip it in bounded memory
+                skipping, position, filled = position, position + total, 0
+                continue
+            break  # an incomplete last line: read it next time
+        yield from scanner.scan(buf, last + 1, position)
+        _shift(buf, last + 1, total)
+        position, filled = position + last + 1, total - last - 1
+        outcome.end = position
+        if progress is not None:
+            progress(position)
+        if not got or (should_stop is not None and should_stop()):
+            outcome.eof = not got
+            break
     if skipping is not None:
         outcome.end = skipping
     if scanner.assembler.in_panic:
@@ -127,6 +151,8 @@ def read_records(
             scanner.lines -= scanner.assembler.pending_lines
             scanner.assembler.drop_pending()
             outcome.end, outcome.held_panic = pending if pending is not None else outcome.end, True
+    # A text record ends where its file ends for now: its writer wrote the event in one piece, newline last.
+    yield from scanner.assembler.close_text()
     outcome.lines += scanner.lines - lines_before
 
 
@@ -146,14 +172,15 @@ def _quiet(path: Path) -> bool:
 # ----------------------------------------------------------------------------------------------------- splitting
 
 
-_SAFE_START = re.compile(rb"\n(?=\{|" + DATED_START.encode() + rb")")
+# A JSON event (one whole object on its line) or a dated text line (behind ANSI colours, maybe): the start of a record.
+_SAFE_START = re.compile(rb"\n(?=\{[^\n]*\}[ \t\r]*\n|(?:\x1b\[[0-9;]*m)*" + DATED_START.encode() + rb")")
 
 
 def split_points(path: Path, start: int, end: int, parts: int) -> list[int]:
     """Offsets that cut ``[start, end)`` into about ``parts`` pieces at lines that start a new record.
 
-    A cut is made only before a line that starts with ``{`` or a timestamp, which closes any panic block: each piece
-    can then be read on its own. Returns the inner cut points (maybe fewer than ``parts - 1``).
+    A cut is made only before a JSON event or a line that starts with a timestamp, which closes any panic block or
+    text record: each piece can then be read on its own. Returns the inner cut points (maybe fewer than ``parts - 1``).
     """
     cuts: list[int] = []
     with open(path, "rb") as stream:
@@ -168,61 +195,6 @@ def split_points(path: Path, start: int, end: int, parts: int) -> list[int]:
             if (cuts[-1] if cuts else start) < cut < end:
                 cuts.append(cut)
     return cuts
-
-
-# ------------------------------------------------------------------------------------------------- seeking by time
-
-_PROBE_BYTES = 64 * 1024
-
-
-def _first_time_after(stream: io.RawIOBase, offset: int) -> tuple[float | None, int]:
-    """The time of the first line that starts at or after ``offset`` and has one, and where that line starts."""
-    stream.seek(offset)
-    data = stream.read(_PROBE_BYTES) or b""
-    pos = 0 if offset == 0 else data.find(b"\n") + 1
-    if offset and pos == 0:
-        return None, offset + len(data)
-    while pos < len(data):
-        newline = data.find(b"\n", pos)
-        if newline < 0:
-            break
-        match = ISO_BYTES_RE.search(data, pos, min(newline, pos + 256))
-        if match is not None:
-            return from_iso_match(_as_text(match)), offset + pos
-        pos = newline + 1
-    return None, offset + pos
-
-
-def _as_text(match: re.Match[bytes]) -> re.Match[str]:
-    found = ISO_RE.match(match.group(0).decode("ascii", "replace"))
-    assert found is not None
-    return found
-
-
-def seek_time(path: Path, since: float) -> int:
-    """Offset of a line at or shortly before the first line logged at ``since`` or later, by binary search.
-
-    Assumes the file is in time order (a log file is); when it cannot tell (no timestamps, or the last line is older
-    than the first) it returns 0 and the caller reads the whole file. The result is a line start; records before
-    ``since`` that it lets through are filtered by the caller.
-    """
-    with open(path, "rb", buffering=0) as stream:
-        size = os.fstat(stream.fileno()).st_size
-        first, _ = _first_time_after(stream, 0)
-        last, _ = _first_time_after(stream, max(0, size - _PROBE_BYTES))
-        if first is None or last is None or last < first or first >= since:
-            return 0
-        low, high = 0, size
-        while high - low > _PROBE_BYTES:
-            middle = (low + high) // 2
-            ts, line_start = _first_time_after(stream, middle)
-            if ts is None:
-                break
-            if ts < since:
-                low = line_start
-            else:
-                high = middle
-        return low
 
 
 # ----------------------------------------------------------------------------------------------------- reading a task
@@ -371,3 +343,4 @@ def fork_map(jobs: list[Callable[[], Any]]) -> list[Any]:
     return results
 
 
+__all__ = ["ReadOutcome", "read_records", "read_stream", "read_task", "seek_time", "split_points"]

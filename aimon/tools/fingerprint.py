@@ -1,30 +1,42 @@
-"""``aimon fingerprint``: the fingerprint and template of every input line, to debug grouping."""
+"""``aimon fingerprint``: the fingerprint and template of every record of a log, to debug grouping.
+
+It reads its input the way ``aimon scan`` reads a file: the same chunked reader, line scanner and record assembler
+(:func:`aimon.logs.reader.read_stream`, parsing every line rather than only candidate ones), so a panic header and its
+message, or a text event and its continuation lines, are one record here as there, and the same fingerprinter.
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from aimon.config import Settings
 from aimon.grouping.fingerprint import Fingerprint, Fingerprinter, context_of
 from aimon.grouping.learned import generalize
-from aimon.logs.parsing import Malformed, parse_line
+from aimon.logs.parsing import Malformed
+from aimon.logs.parsing.chunks import LineScanner
+from aimon.logs.reader import ReadOutcome, read_stream
 from aimon.model import LogRecord
+
+Row = tuple[int, LogRecord, dict[str, Any]]
 
 
 def fingerprint_stream(stream: BinaryIO, fmt: str, settings: Settings) -> Iterator[dict[str, Any]]:
-    """One dict per input line, in order: ``line``, ``fingerprint``, ``template`` (and more; see below).
+    """One dict per record, in order: ``line``, ``fingerprint``, ``template`` (and more; see below).
 
-    ``fmt`` ``text`` takes each line as a plain message; ``auto``/``json`` parse it, and a line that cannot be parsed
-    is fingerprinted as plain text with ``malformed`` saying why. All lines are read first so that grouping learns
-    from all of them: lines it merges get the fingerprint of the group's first line, their own in ``alias``.
+    ``line`` is the number of the record's first line: a record that spans lines (a panic with its message and
+    backtrace, a text event whose message or fields go on over several lines) is one row, and blank lines and a
+    panic's boilerplate are none. ``fmt`` ``text`` takes each line as a plain message (one row per line); ``auto`` and
+    ``json`` read records as ``scan`` does, and a line that cannot be read is fingerprinted as plain text with
+    ``malformed`` saying why. All records are read first so that grouping learns from all of them: records it merges
+    get the fingerprint of the group's first record, their own in ``alias``.
     """
     fingerprinter = Fingerprinter(settings.fingerprint_rules)
-    code_fields = tuple(settings.sources.error_code_fields)
-    rows: list[tuple[int, dict[str, Any], tuple[str, ...], Fingerprint]] = []
-    for number, raw in enumerate(stream, start=1):
-        record, extra = _read_line(raw, fmt, code_fields)
-        rows.append((number, extra, context_of(record), fingerprinter.of(record)))
+    found_rows = _plain_lines(stream) if fmt == "text" else _records(stream, fmt, settings)
+    rows: list[tuple[int, dict[str, Any], tuple[str, ...], Fingerprint]] = [
+        (number, extra, context_of(record), fingerprinter.of(record)) for number, record, extra in found_rows
+    ]
     templates: dict[tuple[str, ...], set[str]] = {}
     for _number, _extra, context, found in rows:
         templates.setdefault(context, set()).add(found.template)
@@ -40,18 +52,30 @@ def fingerprint_stream(stream: BinaryIO, fmt: str, settings: Settings) -> Iterat
         yield row
 
 
-def _read_line(raw: bytes, fmt: str, code_fields: tuple[str, ...]) -> tuple[LogRecord, dict[str, Any]]:
-    line = raw.rstrip(b"\r\n")
-    text = line.decode("utf-8", "replace")
-    if fmt == "text":
-        return LogRecord(level="ERROR", message=text, raw=text), {}
-    try:
-        record = parse_line(line, fmt, code_fields)
-    except Malformed as exc:
-        return LogRecord(level="ERROR", message=text, raw=text), {"malformed": exc.reason}
-    row: dict[str, Any] = {"level": record.level}
-    if record.error_code:
-        row["error_code"] = record.error_code
-    if record.target:
-        row["target"] = record.target
-    return record, row
+def _plain_lines(stream: BinaryIO) -> Iterator[Row]:
+    for number, raw in enumerate(stream, start=1):
+        text = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+        yield number, LogRecord(level="ERROR", message=text, raw=text), {}
+
+
+def _records(stream: BinaryIO, fmt: str, settings: Settings) -> Iterator[Row]:
+    data = stream.read()
+    if data and not data.endswith(b"\n"):
+        data += b"\n"  # the reader takes complete lines only; here the input is over, so its last line is whole
+    sources = settings.sources
+    scanner = LineScanner(fmt, sources.error_code_fields, sources.min_level, full=True)
+    number, counted = 1, 0
+    for offset, item in read_stream(io.BytesIO(data), scanner, ReadOutcome(0)):
+        number += data.count(b"\n", counted, offset)
+        counted = offset
+        if isinstance(item, Malformed):
+            end = data.find(b"\n", offset)
+            text = data[offset:end].rstrip(b"\r").decode("utf-8", "replace")
+            yield number, LogRecord(level="ERROR", message=text, raw=text), {"malformed": item.reason}
+            continue
+        row: dict[str, Any] = {"level": item.level}
+        if item.error_code:
+            row["error_code"] = item.error_code
+        if item.target:
+            row["target"] = item.target
+        yield number, item, row

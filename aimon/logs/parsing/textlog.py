@@ -28,6 +28,11 @@ _SPANS_RE = re.compile(r"((?:[A-Za-z_][\w.-]*(?:\{(?:[^{}]|\{[^{}]*\})*\})?:)+)\
 _SPAN_RE = re.compile(r"([A-Za-z_][\w.-]*)(?:\{((?:[^{}]|\{[^{}]*\})*)\})?:")
 _TARGET_RE = re.compile(r"([A-Za-z_][\w.-]*(?:::[\w.-]+)*):\s")
 _THREAD_RE = re.compile(r"(ThreadId\(\d+\))\s")
+# A thread name is one word; it is told from the first word of a message by what follows it: the thread id, a span
+# with fields, or a module-path target.
+_THREAD_NAME_RE = re.compile(
+    r"([^\s:{}\[\]=\"']+) (?=ThreadId\(\d+\)\s|[A-Za-z_][\w.-]*\{|[A-Za-z_][\w.-]*(?:::[\w.-]+)+:\s)"
+)
 _FILE_LINE_RE = re.compile(r"([\w./\\-]+\.\w+):(\d+):\s")
 _KV_RE = re.compile(r"(?:^|[\s{,])([A-Za-z_][\w.]*)=(\"(?:[^\"\\]|\\.)*\"|[^\s,}]+)")
 
@@ -81,10 +86,17 @@ def _is_span_context(context: str, after: str) -> bool:
     return target is not None and "::" in target.group(1)
 
 
-def parse_text(text: str, error_code_fields: Sequence[str]) -> LogRecord:
-    """Read one plain-text line (no newline at the end)."""
+def parse_text(text: str, error_code_fields: Sequence[str], more: str = "") -> LogRecord:
+    """Read one plain-text record: its first line ``text`` (no newline at the end) and ``more``, the lines that
+    continue it (joined by newlines, or empty).
+
+    Time, level, thread, spans, target and location are read from the first line only; message and fields from the
+    whole text, exactly as if its lines were one.
+    """
     if "\x1b" in text:
         text = ANSI_RE.sub("", text)
+    if "\x1b" in more:
+        more = ANSI_RE.sub("", more)
     ts, position = _timestamp_prefix(text)
     rest = text[position:]
     level: str | None = None
@@ -102,9 +114,9 @@ def parse_text(text: str, error_code_fields: Sequence[str]) -> LogRecord:
     else:
         logfmt = _LOGFMT_LEVEL_RE.search(text)
         if logfmt is not None:
-            return _logfmt(text, logfmt.group(1), ts, error_code_fields)
-    record = LogRecord(level=level or "INFO", message="", ts=ts, format="text", raw=text)
-    _tracing_tail(record, rest, error_code_fields)
+            return _logfmt(f"{text}\n{more}" if more else text, logfmt.group(1), ts, error_code_fields)
+    record = LogRecord(level=level or "INFO", message="", ts=ts, format="text", raw=f"{text}\n{more}" if more else text)
+    _tracing_tail(record, f"{rest}\n{more}" if more else rest, error_code_fields)
     return record
 
 
@@ -117,9 +129,12 @@ def _tracing_tail(record: LogRecord, rest: str, error_code_fields: Sequence[str]
         rest = bracketed[1].lstrip(" :-")
     else:
         rest = rest.lstrip(":-| ")
+        name = _THREAD_NAME_RE.match(rest)
+        if name:  # ``with_thread_names(true)``: the name comes first (and the id after it, when both are on)
+            record.thread, rest = name.group(1), rest[name.end():]
         thread = _THREAD_RE.match(rest)
         if thread:
-            record.thread, rest = thread.group(1), rest[thread.end():]
+            record.thread, rest = record.thread or thread.group(1), rest[thread.end():]
         spans = _SPANS_RE.match(rest)
         if spans and _is_span_context(spans.group(1), rest[spans.end():]):
             record.spans = _spans(spans.group(1))

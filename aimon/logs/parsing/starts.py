@@ -1,0 +1,70 @@
+"""Which lines start a record, and which continue the record before them.
+
+In the ``tracing`` text format (and in generic ``TIME LEVEL message`` logs) an event's message or a field value may
+span lines: an HTML error body, a SQL statement, a pretty ``Debug`` dump. Those continuation lines belong to the
+event before them. A line *starts* a record when it begins like one in the file's shape:
+
+* ``dated``: a timestamp at the start (ISO, optionally in ``[``, or syslog style), optionally behind ANSI colours —
+  tracing's default format and most generic loggers;
+* ``level``: a level word at the start, as tracing writes it ``.without_time()`` (``ERROR shop: …``, `` INFO …``);
+  in such a file dated lines start records too;
+
+and, whatever the shape, a JSON event (a line that is one ``{…}`` object) or a Rust panic header. The shape is the one of the first text record
+that opened with one of them (:class:`~aimon.logs.parsing.assembler.RecordAssembler` keeps it). A line that starts
+neither way (``retry scheduled status=502``, ``HINT: …``, ``</html>``) continues the text record before it, up to
+:data:`MAX_CONTINUATION_LINES` lines; a text record that did not open with a known start (a bare ``Got msg`` line)
+takes no continuation lines, so free-form output stays one record per line as before.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aimon.logs.parsing.timestamps import DATED_START
+
+MAX_CONTINUATION_LINES = 200  # a record takes at most this many lines after its first; later ones stand alone
+MAX_RECORD_BYTES = 64 * 1024  # text kept per record: beyond it the middle is dropped, the last line always kept
+
+DATED = "dated"
+LEVEL = "level"
+
+_ANSI = r"(?:\x1b\[[0-9;]*m)*"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_DATED_LINE = rf"{_ANSI}(?:{DATED_START}\d{{2}}:|\[?{_MONTH} {{1,2}}\d{{1,2}} \d{{2}}:\d{{2}}:\d{{2}})"
+_LEVEL_LINE = rf"{_ANSI} ?(?:TRACE|DEBUG|INFO|WARN|ERROR){_ANSI} "
+# A JSON event is one whole object on its line: a lone ``{`` (a pretty-printed dump inside a message) is not one.
+_OTHER_LINE = r"(?:\{.*\}\s*$|\s*thread '[^']*'(?: \(\d+\))? panicked at )"
+
+
+def _both(pattern: str) -> tuple[re.Pattern[str], re.Pattern[bytes]]:
+    return re.compile(pattern), re.compile(pattern.encode())
+
+
+_DATED_RES = _both(_DATED_LINE)
+_LEVEL_RES = _both(_LEVEL_LINE)
+_STARTS_DATED = _both(rf"(?:{_OTHER_LINE}|{_DATED_LINE})")
+_STARTS_ANY = _both(rf"(?:{_OTHER_LINE}|{_DATED_LINE}|{_LEVEL_LINE})")
+
+
+def _pick(pair: tuple[re.Pattern[str], re.Pattern[bytes]], line: bytes | bytearray | str) -> bool:
+    if isinstance(line, str):
+        return pair[0].match(line) is not None
+    return pair[1].match(line) is not None
+
+
+def starts_record(line: bytes | bytearray | str, shape: str | None) -> bool:
+    """Does ``line`` start a record in a file of ``shape`` (``None``: not known yet, any known start counts)?"""
+    return _pick(_STARTS_DATED if shape == DATED else _STARTS_ANY, line)
+
+
+def text_shape(line: bytes | bytearray | str, shape: str | None) -> str | None:
+    """The shape of a text record that opens with ``line`` in a file of ``shape``: ``dated``, ``level``, or ``None``
+    when ``line`` does not open one (it then takes no continuation lines)."""
+    if _pick(_DATED_RES, line):
+        return DATED
+    if shape != DATED and _pick(_LEVEL_RES, line):
+        return LEVEL
+    return None
+
+
+__all__ = ["DATED", "LEVEL", "MAX_CONTINUATION_LINES", "MAX_RECORD_BYTES", "starts_record", "text_shape"]
