@@ -1,9 +1,11 @@
 """The offline diagnoser: a diagnosis from built-in knowledge (:mod:`aimon.stages.diagnose.rules`) and the error catalog.
 
 The same :class:`~aimon.model.Diagnosis` as the LLM's, ``source: heuristic``, and an honest confidence: a rule's confidence says how often that
-message means that cause; nothing matched means a low confidence and ``insufficient_evidence``. The rules classify the
-error's own message first (a ``Result::unwrap()`` / ``expect()`` panic by the error inside it), then the other lines
-of the same request, which often name the cause of a generic "request failed".
+message means that cause; nothing matched means a low confidence and ``insufficient_evidence``. The rules classify what
+the error says — its message and all its fields, read the same from every log format
+(:func:`~aimon.stages.diagnose.event.event_text`) — first (a ``Result::unwrap()`` / ``expect()`` panic by the error
+inside it); when that names no cause, the panic its thread wrote just before it; then the earlier WARN-or-worse lines
+of the same request, which often name the cause of a generic "request failed". Lines of other requests never do.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from aimon.stages.diagnose.rules import EXPECT_ERR, PANIC_RULE, RULES, UNWRAP_ER
 MAX_CONFIDENCE = 0.85  # rules recognise messages; they never see the whole picture
 NOTHING_MATCHED = 0.2
 _REF_RE = re.compile(r"^(?:>> )?\[(?P<ref>[A-Z]\d+)\]\s*")
-_SERIOUS_RE = re.compile(r"\b(?:WARN|ERROR|FATAL|PANIC)\b")
 
 
 def first_rule(text: str) -> Rule | None:
@@ -52,24 +53,27 @@ def diagnose(ctx: DiagnosisContext) -> Diagnosis:
     is_panic = _is_panic(facts)
     main_text = "\n".join(ctx.messages) or str(facts.get("template", ""))
     rule, _, wrapper = classify(main_text + "\n" + "\n".join(ctx.frames), is_panic)
-    from_trail = None
-    supporting = _matching_lines([*ctx.trail, *ctx.before], exclude_error=True)
-    if rule is None and supporting:
-        from_trail = supporting[0][1]
-    evidence = _evidence(ctx, supporting)
-    if rule is None and from_trail is None:
-        result = _unknown(ctx, evidence)
+    supporting = _matching_clues(ctx)
+    if rule is None and wrapper is None and ctx.panic is not None:
+        # What the error says names no cause, and its thread panicked just before: the panic is what it reports.
+        rule, _, wrapper = classify(ctx.panic.message, True)
+        result = _from_rule(ctx, rule, wrapper, "panic", _evidence(ctx, []))
+    elif rule is None and wrapper is None and supporting:
+        result = _from_rule(ctx, supporting[0][1], None, "trail", _evidence(ctx, supporting))
+    elif rule is None and wrapper is None:
+        result = _unknown(ctx, _evidence(ctx, supporting))
     else:
-        result = _from_rule(ctx, rule if from_trail is None else from_trail, wrapper, from_trail is not None, evidence)
+        result = _from_rule(ctx, rule, wrapper, None, _evidence(ctx, []))
     _apply_catalog(ctx, result)
     result.severity = _bump(result.severity, facts)
     return result
 
 
-def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, via_trail: bool, evidence: list[str]) -> Diagnosis:
+def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, via: str | None, evidence: list[str]) -> Diagnosis:
+    """``via``: where the cause was read — ``None`` the error itself, ``"panic"`` the panic before it, ``"trail"`` its request."""
     assert rule is not None or wrapper is not None
     facts = ctx.facts
-    location = _location(ctx)
+    location = _location(ctx, via)
     if wrapper is not None:
         call = ".unwrap()" if wrapper == "unwrap" else ".expect(...)"
         title = f"Panic: {call} on an Err" + (f" — {rule.title}" if rule else "")
@@ -91,11 +95,17 @@ def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, vi
         auto, reason = rule.auto_fixable, rule.auto_reason
         if auto and not ctx.source:
             auto, reason = False, "The source at the error location is not available (set AIMON_REPO_DIR), so the change cannot be checked."
-        if via_trail:
+        if via == "trail":
             title = f"{title} (named by the request's earlier lines)"
             root = f"The error's own message does not say why; the same request logged, before it: {root}"
             confidence -= 0.2
             auto, reason = False, "The cause is inferred from other lines of the request."
+    if via == "panic" and ctx.panic is not None:
+        thread = f" ({ctx.panic.thread})" if ctx.panic.thread else ""
+        at = f" at {ctx.panic.location}" if ctx.panic.location else ""
+        title = f"{title} (the panic just before it in the same thread)"
+        root = f"This error follows a panic in the same thread{thread}{at}: the panic is the cause. {root}"
+        confidence -= 0.1  # the link is read from the thread and the order of the lines
     if ctx.source is not None:
         confidence += 0.05
     if facts.get("target"):
@@ -153,15 +163,16 @@ def _summary(ctx: DiagnosisContext, headline: str) -> str:
     return " ".join(parts)
 
 
-def _matching_lines(lines: list[str], exclude_error: bool) -> list[tuple[str, Rule]]:
-    """Lines at WARN or above that a rule recognises (INFO lines describe, they rarely name a failure)."""
+def _matching_clues(ctx: DiagnosisContext) -> list[tuple[str, Rule]]:
+    """The clues (the request's own WARN-or-worse lines before the error) that a rule recognises, each as the trail
+    line it cites; the rule reads what the line says, never its target, spans or file name."""
+    shown = {match.group("ref"): line for line in ctx.trail if (match := _REF_RE.match(line))}
     found = []
-    for line in lines:
-        if (exclude_error and line.startswith(">> ")) or not _SERIOUS_RE.search(line[:80]):
-            continue
-        rule = first_rule(_REF_RE.sub("", line))
+    for clue in ctx.clues:
+        ref = _REF_RE.match(clue)
+        rule = first_rule(_REF_RE.sub("", clue, count=1))
         if rule is not None:
-            found.append((line, rule))
+            found.append((shown.get(ref.group("ref"), clue) if ref else clue, rule))
     return found
 
 
@@ -172,6 +183,8 @@ def _evidence(ctx: DiagnosisContext, supporting: list[tuple[str, Rule]]) -> list
         evidence.append(_cap(ctx.trail[ctx.trail_error_index].removeprefix(">> "), 300))
     else:
         evidence = [_cap(line, 300) for line in ctx.samples[-2:]]
+    if ctx.panic is not None:
+        evidence.extend(_cap(line, 300) for line in ctx.panic.lines[:3])
     evidence.extend(_cap(line, 300) for line, _rule in supporting[:3])
     if ctx.source is not None:
         code = dict(ctx.source.lines).get(ctx.source.line, "").strip()
@@ -220,9 +233,11 @@ def _is_panic(facts: dict[str, Any]) -> bool:
     return facts.get("level") == "PANIC" or bool(facts.get("panic"))
 
 
-def _location(ctx: DiagnosisContext) -> str | None:
+def _location(ctx: DiagnosisContext, via: str | None = None) -> str | None:
     if ctx.source is not None:
         return f"{ctx.source.path}:{ctx.source.line}" + (f", fn {ctx.source.fn_name}" if ctx.source.fn_name else "")
+    if via == "panic" and ctx.panic is not None and ctx.panic.location:
+        return ctx.panic.location
     location = ctx.facts.get("location")
     return str(location) if location else None
 

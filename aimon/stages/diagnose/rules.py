@@ -207,10 +207,13 @@ RULES: tuple[Rule, ...] = (
     Rule("too-many-files", _r(r"Too many open files|os error 24\b|EMFILE"), "resource-exhaustion", "Too many open files",
          "The process hit its file-descriptor limit: a connection or file-handle leak, or a limit (ulimit -n / LimitNOFILE) too low for the load.",
          "Check open descriptors (ls /proc/PID/fd | wc -l) over time for a leak; raise LimitNOFILE; bound concurrent connections.", "high", 0.8),
-    Rule("permission-denied", _r(r"Permission denied|os error 13\b|EACCES|Operation not permitted|os error 1\b|EPERM"), "permission",
+    # ``kind: X`` / ``Kind(X)``: how std::io::Error's Debug names its ErrorKind (``Custom { kind: NotFound, error: … }``).
+    Rule("permission-denied", _r(r"Permission denied|os error 13\b|EACCES|Operation not permitted|os error 1\b|EPERM|"
+                                 r"\bkind: PermissionDenied\b|\bKind\(PermissionDenied\)"), "permission",
          "Permission denied", "The service's user may not read/write a file or directory, bind a port below 1024, or run an operation: a deploy changed ownership or the service runs as another user.",
          "Check the path in the message: its owner and mode versus the service's user (and SELinux/AppArmor, read-only mounts).", "high", 0.75),
-    Rule("file-not-found", _r(r"No such file or directory|os error 2\b|ENOENT"), "configuration", "File or directory not found",
+    Rule("file-not-found", _r(r"No such file or directory|os error 2\b|ENOENT|\bkind: NotFound\b|\bKind\(NotFound\)"), "configuration",
+         "File or directory not found",
          "A path the service opens does not exist in this environment: a missing config/certificate/template file, a wrong working directory, or a volume not mounted.",
          "Check the path in the message against the deployment (working directory, mounted volumes, env vars that name paths).", "high", 0.7),
     Rule("addr-in-use", _r(r"Address already in use|os error 98\b|EADDRINUSE"), "configuration", "Port already in use",

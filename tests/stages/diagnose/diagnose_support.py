@@ -19,7 +19,8 @@ T0 = "2026-03-02T10:15:{:02d}.{:06d}Z"
 
 
 def event(second: int, level: str, message: str, *, target: str = "shop::api", rid: str | None = None, code: str | None = None,
-          file: str | None = None, line: int | None = None, micro: int = 0, span: dict[str, Any] | None = None, **fields: Any) -> str:
+          file: str | None = None, line: int | None = None, micro: int = 0, span: dict[str, Any] | None = None, thread: str | None = None,
+          **fields: Any) -> str:
     """One tracing-subscriber JSON line (keys in the order the serializer writes them)."""
     body: dict[str, Any] = {"message": message, **fields}
     if code:
@@ -32,6 +33,8 @@ def event(second: int, level: str, message: str, *, target: str = "shop::api", r
         current = {"request_id": rid, "method": "POST", "uri": "/api/orders", **(span or {}), "name": "request"}
         obj["span"] = current
         obj["spans"] = [current]
+    if thread:
+        obj["threadName"] = thread
     return json.dumps(obj)
 
 

@@ -230,6 +230,36 @@ def test_a_stderr_panic_borrows_the_trail_of_the_request_logged_just_before_it(t
     assert ctx.trail[-1].startswith(">> [T4]") and ctx.trail[-1].endswith("PANIC called `Option::unwrap()` on a `None` value (src/handlers/cart.rs:16)")
     assert "Request trail, inferred: the error has no request id" in build_prompt(ctx, 6000).user
     assert [line.split(": ", 1)[-1].split(" in ")[0] for line in ctx.before] == ["unrelated"]
+    assert ctx.clues == []  # a guessed request names no cause
+
+
+def test_a_stderr_panic_does_not_borrow_the_trail_of_another_named_thread(tmp_path: Path) -> None:
+    lines = [
+        event(1, "WARN", "pool timed out while waiting for an open connection", rid="req-a", thread="main"),
+        "thread 'tokio-runtime-worker' (14022) panicked at src/handlers/cart.rs:16:56:",
+        "called `Option::unwrap()` on a `None` value",
+        event(3, "INFO", "after the panic", rid="req-a", thread="main"),
+    ]
+    ctx = context_of(tmp_path, write_log(tmp_path / "app.log", lines))
+    assert (ctx.trail, ctx.request_id, ctx.trail_inferred) == ([], None, False)
+    assert "request trail: the error carries no request id" in ctx.missing
+
+
+def test_clues_are_the_requests_own_warn_or_worse_lines_before_the_error(tmp_path: Path) -> None:
+    lines = [
+        event(1, "WARN", "connect failed: Connection refused (os error 111)", rid="req-other"),
+        event(1, "INFO", "upstream answered", rid="req-a", status="503 Service Unavailable"),
+        event(2, "WARN", "retrying", rid="req-a", error="pool timed out while waiting for an open connection", attempt=2),
+        event(3, "ERROR", "request failed", rid="req-a"),
+        event(4, "WARN", "deadline has elapsed", rid="req-a"),
+    ]
+    ctx = context_of(tmp_path, write_log(tmp_path / "app.log", lines))
+    # What the line says, field values as written: the request's INFO line, its later WARN and other requests are not clues.
+    assert ctx.clues == ["[T2] retrying error=pool timed out while waiting for an open connection attempt=2"]
+    result = heuristics.diagnose(ctx)
+    assert result.title == "Database connection pool exhausted (named by the request's earlier lines) in shop::api"
+    assert result.evidence[-1] == ("[T2] 2026-03-02T10:15:02.000Z WARN shop::api: retrying error=\"pool timed out while waiting for an open "
+                                   "connection\" attempt=2 in request{method=POST uri=/api/orders}")
 
 
 def test_the_benchmark_meets_its_targets() -> None:

@@ -119,14 +119,19 @@ def test_a_generic_error_is_explained_by_the_request_trail() -> None:
              ">> [T3] 10:00:03 ERROR shop::api: request failed"]
     ctx = ctx_for("request failed", trail=trail)
     ctx.trail_error_index = 2
+    ctx.clues = ["[T2] pool timed out while waiting for an open connection"]
     result = heuristics.diagnose(ctx)
     assert result.title == "Database connection pool exhausted (named by the request's earlier lines)"
     assert result.confidence == 0.55
     assert "[T2] 10:00:02 WARN shop::db: pool timed out while waiting for an open connection" in result.evidence
 
 
-def test_info_lines_in_the_trail_do_not_name_a_cause() -> None:
-    ctx = ctx_for("request failed", trail=["[T1] 10:00:01 INFO shop::api: finished status=503 Service Unavailable"])
+def test_only_clues_name_a_cause_and_by_what_they_say() -> None:
+    # A trail line that is not a clue (INFO, later, or a guess) names nothing, nor does a target or file name.
+    ctx = ctx_for("request failed", trail=["[T1] 10:00:01 INFO shop::api: finished status=503 Service Unavailable",
+                                            "[T2] 10:00:02 WARN shop::timeout: retrying (src/upstream_5xx.rs:3)"])
+    assert heuristics.diagnose(ctx).insufficient_evidence is True
+    ctx.clues = ["[T2] retrying"]
     assert heuristics.diagnose(ctx).insufficient_evidence is True
 
 
