@@ -35,9 +35,9 @@ def write(path: Path, *lines: str, mode: str = "a") -> None:
         handle.write("".join(lines))
 
 
-def scan(cli: Any, *paths: Path | str) -> dict[str, Any]:
+def scan(cli: Any, *paths: Path | str, exit_code: int = 0) -> dict[str, Any]:
     result = cli("scan", *(str(path) for path in paths), "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == exit_code, result.stderr
     return result.json()
 
 
@@ -153,9 +153,10 @@ def test_deleted_file_keeps_its_checkpoint_until_it_is_back(cli: Any, log: Path,
     write(log, event())
     scan(cli, log)
     log.unlink()
-    found = scan(cli, log)
+    found = scan(cli, log, exit_code=1)  # a log that is gone is a blind spot: said, and the scan fails
     assert found["lines"] == 0
     assert found["sources"][0]["note"] == f"{log}: the file is gone and its rotated copy was not found"
+    assert found["errors"] == [f"{log}: the file is gone and its rotated copy was not found"]
     write(log, event(), event())
     assert scan(cli, log)["lines"] == 2
     assert total_count(db) == 3
@@ -172,9 +173,10 @@ def test_several_files_by_glob_and_by_setting(cli: Any, isolated: Path, db: Path
     assert found["lines"] == 3
     monkeypatch.setenv("AIMON_LOG_PATHS", f"{isolated}/logs/*.log,{isolated}/missing.log")
     write(b, event())
-    found = scan(cli)
+    found = scan(cli, exit_code=1)  # the missing one fails the scan; the others are read all the same
     assert found["lines"] == 1
     assert found["sources"][2]["note"] == f"{isolated}/missing.log: no such file (yet)"
+    assert found["errors"] == [f"{isolated}/missing.log: no such file"]
 
 
 def test_bad_input_is_counted_as_malformed_and_skipped(cli: Any, log: Path, db: Path) -> None:
@@ -210,7 +212,7 @@ def test_an_over_long_line_still_being_written_is_read_when_complete(cli: Any, l
     write(log, event())
     assert scan(cli, log) | {"groups": [], "sources": [], "detections": []} == {
         "lines": 2, "malformed": 1, "malformed_reasons": {"line longer than 8388608 bytes": 1},
-        "groups": [], "sources": [], "detections": [], "since": None,
+        "groups": [], "sources": [], "detections": [], "since": None, "errors": [],
     }
 
 
