@@ -54,6 +54,11 @@ def diagnose(ctx: DiagnosisContext) -> Diagnosis:
     main_text = "\n".join(ctx.messages) or str(facts.get("template", ""))
     rule, _, wrapper = classify(main_text + "\n" + "\n".join(ctx.frames), is_panic)
     supporting = _matching_clues(ctx)
+    if supporting and _reports_the_response(facts, main_text):
+        # A report of this service's own failed response (tower-http's on_failure "response failed" with the status it
+        # answered) says that the request failed, not why: the 503 is the answer it gave, not an upstream's. The error
+        # the same request logged before it is the cause.
+        rule = wrapper = None
     if rule is None and wrapper is None and ctx.panic is not None:
         # What the error says names no cause, and its thread panicked just before: the panic is what it reports.
         rule, _, wrapper = classify(ctx.panic.message, True)
@@ -67,6 +72,15 @@ def diagnose(ctx: DiagnosisContext) -> Diagnosis:
     _apply_catalog(ctx, result)
     result.severity = _bump(result.severity, facts)
     return result
+
+
+_RESPONSE_REPORT = re.compile(r"^\s*(?:response failed|request failed|finished processing request)\b", re.IGNORECASE)
+
+
+def _reports_the_response(facts: dict[str, Any], text: str) -> bool:
+    """The event reports how this service answered a request (an access-log or trace layer's line), not a cause."""
+    target = str(facts.get("target") or "")
+    return target.startswith(("tower_http::trace", "actix_web::middleware::logger")) or bool(_RESPONSE_REPORT.match(text))
 
 
 def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, via: str | None, evidence: list[str]) -> Diagnosis:

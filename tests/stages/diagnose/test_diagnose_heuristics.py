@@ -126,6 +126,23 @@ def test_a_generic_error_is_explained_by_the_request_trail() -> None:
     assert "[T2] 10:00:02 WARN shop::db: pool timed out while waiting for an open connection" in result.evidence
 
 
+@pytest.mark.parametrize(
+    ("message", "target"),
+    [
+        ('response failed classification="Status code: 503 Service Unavailable" latency="5001 ms"', "tower_http::trace::on_failure"),
+        ("response failed status=500 Internal Server Error", "shop::http"),
+    ],
+)
+def test_a_report_of_this_services_failed_response_is_explained_by_the_request_not_by_its_status(message: str, target: str) -> None:
+    """The 503 in an on_failure line is what this service answered, not an upstream's answer: the request's own earlier
+    error is the cause (and without one, the status alone still reads as what it is)."""
+    ctx = ctx_for(message, target=target)
+    ctx.clues = ["[T2] timed out waiting for a connection from the pool after 5001ms"]
+    result = heuristics.diagnose(ctx)
+    assert result.title == f"Database connection pool exhausted (named by the request's earlier lines) in {target}"
+    assert result.category == "resource-exhaustion"
+
+
 def test_only_clues_name_a_cause_and_by_what_they_say() -> None:
     # A trail line that is not a clue (INFO, later, or a guess) names nothing, nor does a target or file name.
     ctx = ctx_for("request failed", trail=["[T1] 10:00:01 INFO shop::api: finished status=503 Service Unavailable",
