@@ -25,9 +25,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # Already-masked text is left alone, so redacting twice (or redacting a prompt built from redacted parts) is stable.
-_PLACEHOLDER = re.compile(r"^<(?:secret|email|card)-\d+>$")
+# A placeholder may come back Markdown-escaped (``\<secret-1\>``) from a message that was redacted, then escaped.
+_PLACEHOLDER = re.compile(r"^\\?<(?:secret|email|card)-\d+\\?>$")
 _PLACEHOLDER_INSIDE = re.compile(r"<(?:secret|email|card)-\d+>")
-_PLACEHOLDER_NUMBER = re.compile(r"<(secret|email|card)-(\d+)>")
+_PLACEHOLDER_NUMBER = re.compile(r"\\?<(secret|email|card)-(\d+)\\?>")
+_MASKED_NEXT = re.compile(r"\s*\\?<(?:secret|email|card)-\d+\\?>")  # the secret's slot already holds a placeholder
+# Discord mentions (<@USER>, <@!USER>, <@&ROLE>, <#CHANNEL>) carry ids, not secrets: a long id can look like a card.
+_MENTION_BEFORE = ("<@&", "<@!", "<@", "<#")
 
 # Key names whose value is a secret. Long words may end a longer key (``db_password``, ``x-auth-token``); short
 # words only count as a whole segment (``pass``, not ``bypass``).
@@ -138,7 +142,7 @@ class Redactor:
         def step(text: str) -> str:
             def replace(match: re.Match[str]) -> str:
                 value = match.group(group)
-                if not value or _PLACEHOLDER.match(value):
+                if not value or _PLACEHOLDER.match(value) or _MASKED_NEXT.match(match.string, match.end(0)):
                     return match.group(0)
                 start, end = match.span(group)
                 offset = match.start(0)
@@ -173,6 +177,8 @@ class Redactor:
             raw = match.group(0)
             digits = re.sub(r"[ -]", "", raw)
             if not 13 <= len(digits) <= 19 or not _CARD_PREFIX.match(digits) or not _luhn_ok(digits):
+                return raw
+            if match.string[: match.start()].endswith(_MENTION_BEFORE) and match.string[match.end() :].startswith(">"):
                 return raw
             return self.placeholder("card", digits)
 

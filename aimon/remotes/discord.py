@@ -78,7 +78,8 @@ class Webhook:
         return f"{base}?{query}" if query else base
 
     def _call(self, method: str, url: str, payload: dict[str, Any]) -> Reply:
-        payload = self._egress.obj(payload)  # content, embeds and file names: every string leaves through the gate
+        # Content, embeds and file names: every string leaves through the gate; allowed_mentions is structure, not text.
+        payload = self._egress.obj(payload, keep=("allowed_mentions",))
         for attempt in range(MAX_429_RETRIES + 1):
             remaining = self._deadline.remaining()
             if remaining < 1.0:

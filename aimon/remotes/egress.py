@@ -37,8 +37,11 @@ class Egress:
         redactor.number_after(text)
         return redactor.redact(text)
 
-    def obj(self, data: Any) -> Any:
-        """JSON-ready ``data`` (a request payload) as it may leave: every string in it masked."""
+    def obj(self, data: Any, keep: tuple[str, ...] = ()) -> Any:
+        """JSON-ready ``data`` (a request payload) as it may leave: every string in it masked, except under the
+        top-level keys in ``keep`` (structure the remote reads, such as Discord's ``allowed_mentions``, not text)."""
         redactor = self.redactor()
         redactor.number_after(json.dumps(data, ensure_ascii=False, default=str))
+        if isinstance(data, dict) and keep:
+            return {key: value if key in keep else redactor.redact_obj(value) for key, value in data.items()}
         return redactor.redact_obj(data)

@@ -91,3 +91,27 @@ def test_github_titles_bodies_and_comments_leave_through_the_gate(tmp_path: Path
         assert USER_SECRET not in sent and "hunter2" not in sent
     assert json.loads(writes[0].request.body)["title"] == "Error <secret-1>"
     assert json.loads(writes[2].request.body)["title"] == "<secret-1>"
+
+
+LUHN_ROLE = "412345678901234561"  # an 18-digit Discord id that passes the card check
+
+
+def test_discord_mentions_and_allowed_mentions_pass_the_gate_untouched() -> None:
+    payload = {"content": f"<@&{LUHN_ROLE}> **New error**: card 4111 1111 1111 1111 declined",
+               "allowed_mentions": {"parse": [], "roles": [LUHN_ROLE]}}
+    gated = Egress().obj(payload, keep=("allowed_mentions",))
+    assert gated == {"content": f"<@&{LUHN_ROLE}> **New error**: card <card-1> declined",
+                     "allowed_mentions": {"parse": [], "roles": [LUHN_ROLE]}}
+
+
+def test_a_redacted_then_escaped_text_is_left_as_it_is() -> None:
+    """The gate's second pass over a message a stage redacted and Markdown-escaped changes nothing: no renumbering, no
+    scheme word taken for a secret, not one character longer (the payload was cut to Discord's limits before)."""
+    from aimon.markdown import escape
+    from aimon.redact import Redactor
+
+    first = escape(Redactor(["ACME-[0-9]{7}"]).redact(f"x-api-key: Token zzzzzzzzzzzz1, {BUILT_IN}, key {USER_SECRET}"))
+    assert first == "x-api-key: Token \\<secret-2\\>, password=\\<secret-3\\>, key \\<secret-1\\>"  # user patterns first
+    gate = Egress(["ACME-[0-9]{7}"])
+    assert gate.text(first) == first
+    assert gate.text(first + " and password=newsecret99") == first + " and password=<secret-4>"
