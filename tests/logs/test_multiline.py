@@ -274,3 +274,13 @@ def test_an_error_spelled_in_lower_case_with_a_marker_only_in_its_continuation_i
     data = first + b"2026-05-04T08:12:06Z info shop: fine\n" * 20000 + first
     found = wanted(candidate_scan(data, [5000, 30000]))
     assert [(offset, record["error_code"]) for offset, record in found] == [(0, "DB_UNIQUE"), (len(data) - len(first), "DB_UNIQUE")]
+
+
+def test_an_error_line_without_a_time_in_a_dated_log_is_a_record_not_a_continuation() -> None:
+    """stderr of a child process, or a second subscriber set up ``.without_time()``, in a dated log: its ERROR line is
+    an error of its own, never hidden inside the INFO event before it."""
+    data = b"2026-01-01T00:00:00.000000Z  INFO shop: starting\nERROR r2d2: connection refused\n"
+    records = [item for _offset, item in iter_records(pairs_of(data))]
+    assert [(r.level, r.target, r.message) for r in records if isinstance(r, LogRecord)] == [
+        ("INFO", "shop", "starting"), ("ERROR", "r2d2", "connection refused"),
+    ]

@@ -7,7 +7,8 @@ event before them. A line *starts* a record when it begins like one in the file'
 * ``dated``: a timestamp at the start (ISO, optionally in ``[``, or syslog style), optionally behind ANSI colours —
   tracing's default format and most generic loggers;
 * ``level``: a level word at the start, as tracing writes it ``.without_time()`` (``ERROR shop: …``, `` INFO …``);
-  in such a file dated lines start records too;
+  in such a file dated lines start records too; in a dated file, a line that opens like a WARN or ERROR event
+  without a time starts one as well (an error is never hidden inside the record before it);
 
 and, whatever the shape, a JSON event (a line that is one ``{…}`` object) or a Rust panic header. The shape is the one of the first text record
 that opened with one of them (:class:`~aimon.logs.parsing.assembler.RecordAssembler` keeps it). A line that starts
@@ -32,6 +33,9 @@ _ANSI = r"(?:\x1b\[[0-9;]*m)*"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _DATED_LINE = rf"{_ANSI}(?:{DATED_START}\d{{2}}:|\[?{_MONTH} {{1,2}}\d{{1,2}} \d{{2}}:\d{{2}}:\d{{2}})"
 _LEVEL_LINE = rf"{_ANSI} ?(?:TRACE|DEBUG|INFO|WARN|ERROR){_ANSI} "
+# In a dated file a line without a time that opens like a WARN or ERROR event (stderr of a child process, a second
+# subscriber set up .without_time()) still starts a record: taking it for a continuation would hide an error.
+_BARE_PROBLEM_LINE = rf"{_ANSI} ?(?:WARN|ERROR){_ANSI} +[A-Za-z_]"
 # A JSON event is one whole object on its line: a lone ``{`` (a pretty-printed dump inside a message) is not one.
 _OTHER_LINE = r"(?:\{.*\}\s*$|\s*thread '[^']*'(?: \(\d+\))? panicked at )"
 
@@ -42,7 +46,7 @@ def _both(pattern: str) -> tuple[re.Pattern[str], re.Pattern[bytes]]:
 
 _DATED_RES = _both(_DATED_LINE)
 _LEVEL_RES = _both(_LEVEL_LINE)
-_STARTS_DATED = _both(rf"(?:{_OTHER_LINE}|{_DATED_LINE})")
+_STARTS_DATED = _both(rf"(?:{_OTHER_LINE}|{_DATED_LINE}|{_BARE_PROBLEM_LINE})")
 _STARTS_ANY = _both(rf"(?:{_OTHER_LINE}|{_DATED_LINE}|{_LEVEL_LINE})")
 
 
