@@ -22,8 +22,10 @@ from aimon.errors import StateError
 
 
 def lock_path(db_path: Path) -> Path:
-    """The lock file of ``aimon run``: next to the state file, so two state files never block each other."""
-    return db_path.with_name(db_path.name + ".lock")
+    """The lock file of ``aimon run``: next to the state file (its real path, so that two names for one file, a
+    symlink or another relative path, share one lock), and two state files never block each other."""
+    real = db_path.resolve()
+    return real.with_name(real.name + ".lock")
 
 
 @contextmanager

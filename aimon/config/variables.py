@@ -6,6 +6,7 @@ names a variable.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ def _list(text: str) -> tuple[str, ...]:
 
 def _positive_float(text: str) -> float:
     value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
     if value < 0:
         raise ValueError(f"{text!r} is negative")
     return value
@@ -102,7 +105,8 @@ def _secret_url(text: str) -> Secret:
     return Secret(text.strip())
 
 
-_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$")
+# Owners: letters, digits and hyphens, and "_" in Enterprise Managed Users' handle_shortcode names.
+_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$")
 
 
 def _repo(text: str) -> str:

@@ -94,6 +94,11 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
     return [path for path in unique if not any(is_rotation_name(path.name, name) for name in names)]
 
 
+def is_glob(pattern: str) -> bool:
+    """Whether ``pattern`` is a glob (``*``, ``?``, ``[…]``) rather than one path."""
+    return bool(_GLOB_CHARS.search(os.path.expanduser(pattern)))
+
+
 def unmatched_globs(patterns: Sequence[str]) -> list[str]:
     """The glob patterns among ``patterns`` that match no file: a watched source that does not exist."""
     return [

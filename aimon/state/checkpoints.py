@@ -115,6 +115,11 @@ def record_health(conn: sqlite3.Connection, source: str, problem: str | None, *,
     return SourceHealth(source, up, problem, since, grown, stamp)
 
 
+def forget_health(conn: sqlite3.Connection, source: str) -> None:
+    """Drop what was recorded of ``source`` (a glob that matches files again: its files are the sources now)."""
+    conn.execute("DELETE FROM source_health WHERE source = ?", (source,))
+
+
 def health_of(conn: sqlite3.Connection, source: str) -> SourceHealth | None:
     """The recorded health of one source, or None before its first scan."""
     row = conn.execute("SELECT * FROM source_health WHERE source = ?", (source,)).fetchone()

@@ -8,6 +8,7 @@ changes are append-only SQL files in ``migrations/``, applied in name order and 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -134,13 +135,26 @@ def _check_version(path: Path) -> None:
         return
     # Without a -wal file beside it everything is in the main file: read it as immutable, which creates no -wal/-shm.
     live = path.with_name(path.name + "-wal").exists()
-    probe = sqlite3.connect(f"file:{path}?mode=ro" + ("" if live else "&immutable=1"), uri=True)
-    try:
-        if probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").fetchone() is None:
-            return
-        done = {row[0] for row in probe.execute("SELECT name FROM _migrations")}
-    finally:
-        probe.close()
+    for attempt in (1, 2):
+        probe = sqlite3.connect(f"file:{path}?mode=ro" + ("" if live else "&immutable=1"), uri=True)
+        try:
+            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            done = {row[0] for row in probe.execute("SELECT name FROM _migrations")} if "_migrations" in tables else set()
+            break
+        except sqlite3.DatabaseError:
+            # A writer may have checkpointed its WAL while the probe read the file: read once more before judging.
+            if attempt == 2:
+                raise
+            live = path.with_name(path.name + "-wal").exists()
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    if tables and "_migrations" not in tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise StateUnusable(
+            f"state file {path} is another program's SQLite database (tables: {shown}), not aimon's; nothing was "
+            "written to it. Point AIMON_DB (or --db) at aimon's own state file, or at a new path."
+        )
     _refuse_newer(path, done)
 
 

@@ -152,3 +152,10 @@ def test_an_unknown_name_in_the_env_file_is_a_warning_too(tmp_path: Path) -> Non
     env_file.write_text("AIMON_LOG_PATH=/var/log/app.log\n")
     settings = load_settings(env_file=env_file, environ={"AIMON_CONFIG": ""})
     assert settings.warnings == ("AIMON_LOG_PATH is not a setting aimon reads, so it has no effect; did you mean AIMON_LOG_PATHS?",)
+
+
+def test_enterprise_owner_names_and_finite_budgets() -> None:
+    assert load_settings(environ={"AIMON_GITHUB_REPO": "octo_emu/shop", "AIMON_CONFIG": ""}).github.repo == "octo_emu/shop"
+    for value in ("nan", "inf", "-1"):
+        with pytest.raises(ConfigError, match="AIMON_LLM_MONTHLY_BUDGET_USD"):
+            load_settings(environ={"AIMON_LLM_MONTHLY_BUDGET_USD": value, "AIMON_CONFIG": ""})

@@ -81,7 +81,8 @@ def test_the_crontab_line_runs_the_pipeline_tick_after_tick(tmp_path: Path) -> N
         before = output.read_text()
         assert tick(command) == 0
     added = output.read_text()[len(before) :]
-    assert added == "another aimon run is in progress (lock .aimon/state.db.lock); this tick does nothing\n"
+    lock = (workdir / ".aimon" / "state.db.lock").resolve()
+    assert added == f"another aimon run is in progress (lock {lock}); this tick does nothing\n"
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
 
 

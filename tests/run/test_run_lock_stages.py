@@ -59,3 +59,10 @@ def test_read_only_triage_takes_no_lock(cli, isolated: Path) -> None:
         holder.release()
     assert result.exit_code == 0
     assert result.json()["groups"][0]["count"] == 1
+
+
+def test_two_names_for_one_state_file_share_one_lock(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "state.db"
+    real.parent.mkdir()
+    (tmp_path / "alias").symlink_to(real.parent)
+    assert lock_path(tmp_path / "alias" / "state.db") == lock_path(real) == real.parent / "state.db.lock"

@@ -93,3 +93,21 @@ def test_status_reads_an_older_state_file_without_migrating_it(isolated: Path, c
     raw = sqlite3.connect(state)
     assert [row[0] for row in raw.execute("SELECT name FROM _migrations ORDER BY name")] == applied
     raw.close()
+
+
+def test_another_programs_sqlite_database_is_refused_untouched(isolated: Path, cli: Any) -> None:
+    state = isolated / "state.db"
+    raw = sqlite3.connect(state)
+    raw.executescript("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); CREATE TABLE meta (k TEXT);")
+    raw.close()
+    before = state.read_bytes()
+    result = cli("run", "--log", str(isolated / "app.log"))
+    assert result.exit_code == 2
+    assert f"state file {state} is another program's SQLite database (tables: meta, users), not aimon's" in result.stderr
+    assert state.read_bytes() == before and not (isolated / "state.db-wal").exists()
+
+
+def test_an_empty_file_is_a_new_state_file(isolated: Path, cli: Any) -> None:
+    (isolated / "state.db").write_bytes(b"")
+    (isolated / "app.log").write_text("")
+    assert cli("run", "--log", str(isolated / "app.log")).exit_code == 0

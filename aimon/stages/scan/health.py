@@ -43,6 +43,16 @@ def _silent(ctx: Context, source: str, at: datetime) -> str | None:
     return f"silent: no new line for {minutes:.0f} min (AIMON_SILENCE); is the service still running?"
 
 
+def clear_matched(ctx: Context, patterns: list[str], *, record: bool) -> None:
+    """A glob that matches files again is no longer a failing source of its own (its files are judged instead)."""
+    if not record or ctx.dry_run:
+        return
+    with transaction(ctx.db):
+        for pattern in patterns:
+            if checkpoints.health_of(ctx.db, pattern) is not None:
+                checkpoints.forget_health(ctx.db, pattern)
+
+
 def failing(reports: list[dict[str, Any]]) -> list[str]:
     """The failure of each source that could not be seen, as the scan's errors."""
     return [f"{report['source']}: {report['problem']}" for report in reports if report.get("problem")]

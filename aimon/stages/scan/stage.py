@@ -26,7 +26,7 @@ from typing import Any
 from aimon.config import parse_duration
 from aimon.errors import UsageError
 from aimon.logs import loki
-from aimon.logs.files import expand_paths, plan_reads, unmatched_globs, unreadable
+from aimon.logs.files import expand_paths, is_glob, plan_reads, unmatched_globs, unreadable
 from aimon.logs.parsing.timestamps import parse_timestamp
 from aimon.logs.reader import read_task, seek_time
 from aimon.logs.window import plan_window
@@ -50,10 +50,12 @@ def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> Sc
     files = expand_paths(patterns)
     aggregator = Aggregator(ctx, since=since_ts, read_only=since_ts is not None)
     reports: list[dict[str, Any]] = []
-    for pattern in unmatched_globs(patterns):
+    unmatched = unmatched_globs(patterns)
+    for pattern in unmatched:
         report: dict[str, Any] = {"source": pattern, "note": f"{pattern}: matches no file", "lines": 0, "bytes": 0}
         health.judge(ctx, report, "the pattern matches no file", record=since_ts is None)
         reports.append(report)
+    health.clear_matched(ctx, [p for p in patterns if is_glob(p) and p not in unmatched], record=since_ts is None)
     for path in files:
         if ctx.deadline.expired():
             reports.append({"source": str(path), "note": "tick budget spent; left for the next tick"})

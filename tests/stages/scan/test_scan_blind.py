@@ -93,3 +93,13 @@ def test_a_dry_run_records_no_health(isolated: Path, cli: Any) -> None:
     assert not (isolated / "state.db").exists()
 
 
+
+
+def test_a_glob_that_matches_again_is_fine_again(isolated: Path, cli: Any) -> None:
+    pattern = str(isolated / "logs" / "*.log")
+    assert cli("scan", pattern).exit_code == 1
+    (isolated / "logs").mkdir()
+    (isolated / "logs" / "app.log").write_text(LINE)
+    assert cli("scan", pattern).exit_code == 0
+    sources = cli("status", "--json").json()["sources"]
+    assert [(source["source"], source["up"]) for source in sources] == [(str(isolated / "logs" / "app.log"), True)]
