@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
-from aimon.cli.invoke import fail, load, reported, run_core, show
+from aimon.cli.invoke import fail, load, reported, run_core, set_voice, show
 
 if TYPE_CHECKING:
     from aimon.runtime import Runtime
@@ -24,7 +24,8 @@ app = typer.Typer(
     name="aimon",
     help="Watch a service's logs: detect new errors, diagnose them, alert on Discord, file GitHub issues, propose fixes.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
@@ -34,17 +35,35 @@ JsonOpt = Annotated[
     typer.Option("--json", help='Print one JSON document on stdout and nothing else there: {"aimon": 1, "command", "ok", "result"}.'),
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Touch nothing outside and change no state; show what would happen.")]
-EnvFileOpt = Annotated[Path | None, typer.Option("--env-file", help="Read settings from this .env file (default: ./.env if present).")]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="State file (overrides AIMON_DB).")]
+EnvFileOpt = Annotated[Path | None, typer.Option("--env-file", metavar="FILE", help="Read settings from this .env file (default: ./.env if present).")]
+DbOpt = Annotated[Path | None, typer.Option("--db", metavar="FILE", help="State file (overrides AIMON_DB).")]
 FAIL_ON = ("new", "spike", "any")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from aimon import __version__
+
+        print(f"aimon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version, help="Print aimon's version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No notices and no progress on stderr (errors still print; the result says the rest).")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="On an unexpected error, show the whole traceback.")] = False,
+) -> None:
+    """Watch a service's logs: detect new errors, diagnose them, alert on Discord, file GitHub issues, propose fixes."""
+    set_voice(quiet=quiet, verbose=verbose)
 
 
 @app.command()
 def scan(
     invocation: typer.Context,
-    paths: Annotated[list[str] | None, typer.Argument(help="Log files or globs (default: AIMON_LOG_PATHS).")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Read-only triage of a window: 1h, 30m, 2d or an ISO time.")] = None,
-    log_format: Annotated[str | None, typer.Option("--format", help="auto, json or text (default: AIMON_LOG_FORMAT).")] = None,
+    paths: Annotated[list[str] | None, typer.Argument(metavar="[PATH]...", help="Log files or globs (default: AIMON_LOG_PATHS).", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="WHEN", help="Read-only triage of a window: 1h, 30m, 2d, a date (2026-11-24) or an ISO time.")] = None,
+    log_format: Annotated[str | None, typer.Option("--format", metavar="FORMAT", help="auto, json or text (default: AIMON_LOG_FORMAT).")] = None,
     as_json: JsonOpt = False,
     dry_run: DryRunOpt = False,
     env_file: EnvFileOpt = None,
@@ -75,8 +94,8 @@ def scan(
 
 @app.command()
 def fingerprint(
-    file: Annotated[str, typer.Argument(help="A log file, or - for standard input.")] = "-",
-    log_format: Annotated[str, typer.Option("--format", help="auto, json, or text (each line is a plain message).")] = "auto",
+    file: Annotated[str, typer.Argument(metavar="[FILE]", help="A log file, or - for standard input.")] = "-",
+    log_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="auto, json, or text (each line is a plain message).")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document: the envelope, its result the list of records.")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print JSON Lines: one object per record, in order, no envelope.")] = False,
     env_file: EnvFileOpt = None,
@@ -126,7 +145,7 @@ def _input(path: str, *, as_json: bool) -> Iterator[BinaryIO]:
 @app.command()
 def diagnose(
     invocation: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Diagnose at most this many errors.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Diagnose at most this many errors.")] = 20,
     as_json: JsonOpt = False,
     dry_run: DryRunOpt = False,
     env_file: EnvFileOpt = None,
@@ -177,9 +196,9 @@ def autofix(invocation: typer.Context, as_json: JsonOpt = False, dry_run: DryRun
 @app.command()
 def run(
     invocation: typer.Context,
-    since: Annotated[str | None, typer.Option("--since", help="Scan this window instead of the new lines.")] = None,
-    paths: Annotated[list[str] | None, typer.Option("--log", help="Log file or glob (repeatable; default AIMON_LOG_PATHS).")] = None,
-    fail_on: Annotated[str | None, typer.Option("--fail-on", help="Exit 1 when detections of this kind exist: new, spike or any.")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="WHEN", help="Scan this window instead of the new lines (1h, 30m, 2d, a date, an ISO time).")] = None,
+    paths: Annotated[list[str] | None, typer.Option("--log", metavar="PATH", help="Log file or glob (repeatable; default AIMON_LOG_PATHS).")] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="KIND", help="Exit 1 when detections of this kind exist: new, spike or any.")] = None,
     as_json: JsonOpt = False,
     dry_run: DryRunOpt = False,
     env_file: EnvFileOpt = None,
@@ -222,7 +241,7 @@ def status(invocation: typer.Context, as_json: JsonOpt = False, env_file: EnvFil
 def ignore(
     invocation: typer.Context,
     fingerprint_id: Annotated[str, typer.Argument(metavar="FINGERPRINT", help="A fingerprint (or a unique prefix).")],
-    for_: Annotated[str | None, typer.Option("--for", help="Only for this long (e.g. 24h); default: until resolved.")] = None,
+    for_: Annotated[str | None, typer.Option("--for", metavar="DURATION", help="Only for this long (e.g. 24h); default: until resolved.")] = None,
     as_json: JsonOpt = False,
     env_file: EnvFileOpt = None,
     db: DbOpt = None,
@@ -275,7 +294,7 @@ def _change_state(
 
 @app.command("check-logs")
 def check_logs(
-    files: Annotated[list[str] | None, typer.Argument(help="Log files (default: AIMON_LOG_PATHS).")] = None,
+    files: Annotated[list[str] | None, typer.Argument(metavar="[FILE]...", help="Log files (default: AIMON_LOG_PATHS).", show_default=False)] = None,
     as_json: JsonOpt = False,
     env_file: EnvFileOpt = None,
 ) -> None:

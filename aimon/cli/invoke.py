@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,30 @@ LOCKED = frozenset({"scan", "diagnose", "notify", "open-issue", "autofix"})
 READ_ONLY = frozenset({"status"})
 
 
+@dataclass
+class _Voice:
+    """How much this invocation says on stderr (the global -q / -v options, set once per invocation)."""
+
+    quiet: bool = False
+    verbose: bool = False
+
+
+_VOICE = _Voice()
+
+
+def set_voice(*, quiet: bool, verbose: bool) -> None:
+    """-q: no notices and no progress bar on stderr (an error that ends the command still prints); -v: real tracebacks."""
+    _VOICE.quiet, _VOICE.verbose = quiet, verbose
+
+
+def _notice(message: str) -> None:
+    if not _VOICE.quiet:
+        stderr(message)
+
+
 def _debug() -> bool:
-    # Under tests (or when asked) show real tracebacks instead of friendly one-liners.
-    return bool(os.environ.get("AIMON_DEBUG"))
+    # With -v (or AIMON_DEBUG, as the tests set it) show real tracebacks instead of friendly one-liners.
+    return _VOICE.verbose or bool(os.environ.get("AIMON_DEBUG"))
 
 
 def fail(command: str, message: str, code: int = ExitCode.USAGE, *, as_json: bool) -> typer.Exit:
@@ -122,8 +144,8 @@ def _work(command: str, work: Callable[[Any], Any], settings: Any, runtime: Runt
             db=conn,
             dry_run=dry_run,
             deadline=Deadline(settings.tick_budget) if command == "run" else Deadline.unlimited(),
-            notice=stderr,
-            progress=_progress_bar() if progress and sys.stderr.isatty() and not as_json else None,
+            notice=_notice,
+            progress=_progress_bar() if progress and sys.stderr.isatty() and not as_json and not _VOICE.quiet else None,
             runtime=runtime or Runtime(),
             holds_run_lock=locked,
         )
