@@ -13,7 +13,7 @@ class ExitCode(IntEnum):
 
     OK = 0  # done, also "nothing to do" and "another run holds the lock"
     STAGE_FAILED = 1  # a stage (or part of its work) failed; the others still ran
-    FAIL_ON = 1  # ``aimon run --fail-on`` matched a detection: a CI step fails as it would for a failed stage
+    FAIL_ON = 3  # ``aimon run --fail-on`` matched a detection: the CI gate's verdict, apart from "a stage failed"
     USAGE = 2  # usage or configuration error, with what to fix
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 

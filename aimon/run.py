@@ -23,15 +23,16 @@ from aimon.config import Settings
 from aimon.errors import AimonError, ConfigError, ExitCode, StateError, UsageError
 from aimon.lock import lock_path, try_lock
 from aimon.runtime import Context
-from aimon.state import runs, summary
+from aimon.state import groups, runs, summary
 from aimon.state.db import iso, transaction, utcnow
+from aimon.tools.gate import KINDS, Gate, Verdict, judge, write_summary
 
 if TYPE_CHECKING:
     from aimon.tools.metrics import RunFigures
 
 DIAGNOSE_LIMIT = 20  # diagnoses per tick, as `aimon diagnose` does by default
 KEEP_RUNS = 7 * 24 * 60  # rows of `runs` kept: a week of minutely ticks (a summary is about a kilobyte)
-FAIL_ON_KINDS = {"new": ("new",), "spike": ("spike",), "any": ("new", "spike", "regression")}
+FAIL_ON_KINDS = KINDS
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class RunResult:
     detections: dict[str, int] = field(default_factory=dict)  # kind → detections recorded by this run
     fail_on: str | None = None
     fail_on_message: str | None = None
+    verdict: Verdict | None = None
     metrics_error: str | None = None
 
     @property
@@ -180,7 +182,7 @@ class RunResult:
                 for stage in self.stages
             },
             "detections": self.detections,
-            "fail_on": {"kind": self.fail_on, "message": self.fail_on_message} if self.fail_on else None,
+            "fail_on": self.verdict.to_json() if self.verdict is not None else None,
             "metrics_error": self.metrics_error,
         }
 
@@ -206,10 +208,13 @@ def stage_lock(settings: Settings, command: str) -> Iterator[None]:
         yield
 
 
-def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, fail_on: str | None) -> RunResult:
-    """Run every stage once, in order, within the tick budget; see the module docstring."""
+def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, fail_on: str | None,
+                 gate: Gate | None = None) -> RunResult:
+    """Run every stage once, in order, within the tick budget; see the module docstring. ``gate``: the baseline and
+    the Markdown summary file of ``--fail-on``."""
     if fail_on is not None and fail_on not in FAIL_ON_KINDS:
         raise UsageError(f"--fail-on {fail_on!r}: use new, spike or any.")
+    gate = gate or Gate()
     settings = ctx.settings
     if settings.sources.kind == "file" and not paths and not settings.sources.log_paths:
         # Found before any stage runs: a tick that watches nothing is a setting to fix, not a stage that failed.
@@ -218,7 +223,7 @@ def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, f
     tick = Tick(paths=paths, since=since)
     if ctx.dry_run:
         # A dry run changes nothing on disk (not even a lock file) and works on its own in-memory copy.
-        return _run(ctx, tick, fail_on)
+        return _run(ctx, tick, fail_on, gate)
     path = lock_path(ctx.settings.db_path)
     with try_lock(path, holder="run") as held:
         if not held:
@@ -227,12 +232,12 @@ def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, f
             return RunResult(started_at=iso(utcnow()) or "", locked=message)
         ctx.holds_run_lock = True
         try:
-            return _run(ctx, tick, fail_on)
+            return _run(ctx, tick, fail_on, gate)
         finally:
             ctx.holds_run_lock = False
 
 
-def _run(ctx: Context, tick: Tick, fail_on: str | None) -> RunResult:
+def _run(ctx: Context, tick: Tick, fail_on: str | None, gate: Gate) -> RunResult:
     result = RunResult(started_at=iso(utcnow()) or "", dry_run=ctx.dry_run, fail_on=fail_on)
     with transaction(ctx.db):
         run_id = runs.begin(ctx.db, result.started_at)
@@ -244,9 +249,16 @@ def _run(ctx: Context, tick: Tick, fail_on: str | None) -> RunResult:
         result.stages.append(_stage(ctx, name, stage, tick))
     result.detections = summary.detections_after(ctx.db, first_detection, utcnow())
     if fail_on is not None:
-        result.fail_on_message = _fail_on_message(fail_on, result.detections)
+        found = [dict(row) for row in summary.detected_after(ctx.db, first_detection, utcnow())]
+        aliases: dict[str, set[str]] = {}
+        for alias, target in groups.alias_targets(ctx.db).items():
+            aliases.setdefault(target, set()).add(alias)
+        result.verdict = judge(fail_on, found, gate.baseline, aliases)
+        result.fail_on_message = result.verdict.message()
         if result.fail_on_message:
             ctx.notice(result.fail_on_message)
+        if gate.summary is not None:
+            write_summary(gate.summary, result.verdict)
     result.finished_at = iso(utcnow())
     _finish(ctx, run_id, result)
     return result
@@ -294,15 +306,6 @@ def _result_error(ctx: Context, stage_result: Any) -> str:
     if not said:
         return "part of its work failed (see its result)"
     return secret_scrubber(ctx.settings)("; ".join(dict.fromkeys(said[:3]))) or "part of its work failed"
-
-
-def _fail_on_message(fail_on: str, detections: dict[str, int]) -> str | None:
-    kinds = FAIL_ON_KINDS[fail_on]
-    matched = {kind: detections[kind] for kind in kinds if detections.get(kind)}
-    if not matched:
-        return None
-    what = ", ".join(f"{count} {kind}" for kind, count in matched.items())
-    return f"--fail-on {fail_on}: this run detected {what} (exit code 1)"
 
 
 def _finish(ctx: Context, run_id: int, result: RunResult) -> None:

@@ -198,7 +198,9 @@ def run(
     invocation: typer.Context,
     since: Annotated[str | None, typer.Option("--since", metavar="WHEN", help="Scan this window instead of the new lines (1h, 30m, 2d, a date, an ISO time).")] = None,
     paths: Annotated[list[str] | None, typer.Option("--log", metavar="PATH", help="Log file or glob (repeatable; default AIMON_LOG_PATHS).")] = None,
-    fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="KIND", help="Exit 1 when detections of this kind exist: new, spike or any.")] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="KIND", help="Exit 3 when detections of this kind exist: new, spike or any.")] = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", metavar="FILE", help="With --fail-on: fingerprints (one per line) that are known and do not count.")] = None,
+    summary: Annotated[Path | None, typer.Option("--summary", metavar="FILE", help="With --fail-on: append the verdict as Markdown (e.g. $GITHUB_STEP_SUMMARY).")] = None,
     as_json: JsonOpt = False,
     dry_run: DryRunOpt = False,
     env_file: EnvFileOpt = None,
@@ -206,19 +208,24 @@ def run(
 ) -> None:
     """One cron tick: scan → diagnose → notify → open-issue → autofix.
 
-    A failing stage does not stop the others; the exit code is 1 when one failed. A second run while one is running
-    exits 0 at once.
+    A failing stage does not stop the others; the exit code is 1 when one failed, 3 when --fail-on matched (and no
+    stage failed). A second run while one is running exits 0 at once.
 
-    Example: aimon run --dry-run --log ./app.log --fail-on new
+    Example: aimon run --dry-run --log ./app.log --fail-on new --baseline aimon-baseline.txt
     """
     from aimon.run import run_pipeline
+    from aimon.tools.gate import Gate, load_baseline
 
     if fail_on is not None and fail_on not in FAIL_ON:
         raise fail("run", f"--fail-on {fail_on!r}: use new, spike or any", as_json=as_json)
+    if (baseline or summary) and fail_on is None:
+        raise fail("run", "--baseline and --summary go with --fail-on (the CI gate)", as_json=as_json)
+    with reported("run", as_json=as_json):
+        gate = Gate(load_baseline(baseline) if baseline else frozenset(), summary)
     run_core(
         invocation.obj,
         "run",
-        lambda ctx: run_pipeline(ctx, paths=paths or None, since=since, fail_on=fail_on),
+        lambda ctx: run_pipeline(ctx, paths=paths or None, since=since, fail_on=fail_on, gate=gate),
         as_json=as_json,
         dry_run=dry_run,
         env_file=env_file,

@@ -80,6 +80,17 @@ def detections_after(conn: sqlite3.Connection, first_id: int, now: datetime) -> 
     return {row[0]: row[1] for row in rows}
 
 
+def detected_after(conn: sqlite3.Connection, first_id: int, now: datetime) -> list[sqlite3.Row]:
+    """The detections with an id above ``first_id`` with their error's facts (``kind, fingerprint, count, level,
+    error_code, template``), oldest first; fingerprints ignored at ``now`` left out."""
+    return conn.execute(
+        "SELECT d.kind, d.fingerprint, d.count, f.level, f.error_code, f.template FROM detections d"
+        " JOIN fingerprints f ON f.fingerprint = d.fingerprint"
+        f" WHERE d.id > ? AND NOT {ignored_sql('f')} ORDER BY d.id",
+        (first_id, iso(now)),
+    ).fetchall()
+
+
 def detection_totals(conn: sqlite3.Connection) -> dict[str, int]:
     """Every detection ever recorded, by kind."""
     return dict(conn.execute("SELECT kind, count(*) FROM detections GROUP BY kind").fetchall())

@@ -176,12 +176,15 @@ def test_fail_on_new_gates_a_ci_job(cli: Any, tmp_path: Path) -> None:
     log = incident_log(tmp_path / "test-output.log")
     throwaway = tmp_path / "ci" / "state.db"
     result = cli("run", "--dry-run", "--log", str(log), "--fail-on", "new", "--db", str(throwaway))
-    assert result.exit_code == 1
-    assert "--fail-on new: this run detected 1 new (exit code 1)" in result.stdout
-    assert "--fail-on new: this run detected 1 new (exit code 1)" in result.stderr
+    assert result.exit_code == 3  # the gate's own verdict, apart from "a stage failed" (1)
+    assert "--fail-on new: this run detected 1 new (exit code 3)" in result.stdout
+    assert "--fail-on new: this run detected 1 new (exit code 3)" in result.stderr
     doc = cli("run", "--dry-run", "--log", str(log), "--fail-on", "new", "--db", str(throwaway), "--json").json()
-    assert doc["fail_on"] == {"kind": "new", "message": "--fail-on new: this run detected 1 new (exit code 1)"}
-    assert doc["exit_code"] == 1
+    [matched] = doc["fail_on"]["matched"]
+    assert doc["fail_on"] == {"kind": "new", "message": "--fail-on new: this run detected 1 new (exit code 3)",
+                              "matched": [matched], "known": 0}
+    assert (matched["kind"], matched["level"], matched["count"]) == ("new", "ERROR", 4)  # the incident's four lines
+    assert doc["exit_code"] == 3
     spike = cli("run", "--dry-run", "--log", str(log), "--fail-on", "spike", "--db", str(throwaway))
     assert spike.exit_code == 0
     assert "--fail-on spike: no such detection in this run." in spike.stdout
@@ -190,6 +193,29 @@ def test_fail_on_new_gates_a_ci_job(cli: Any, tmp_path: Path) -> None:
     assert not throwaway.parent.exists()  # a dry run creates nothing
     bad = cli("run", "--dry-run", "--log", str(log), "--fail-on", "everything")
     assert bad.exit_code == 2
+
+
+def test_a_baseline_makes_new_mean_new_against_main_and_the_verdict_goes_to_the_step_summary(cli: Any, tmp_path: Path) -> None:
+    log = incident_log(tmp_path / "test-output.log")
+    throwaway = tmp_path / "ci" / "state.db"
+    known = cli("fingerprint", str(log), "--jsonl").stdout.splitlines()
+    baseline = tmp_path / "aimon-baseline.txt"
+    baseline.write_text("# errors main already has\n" + "".join(json.loads(row)["fingerprint"] + "\n" for row in known))
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("## tests\n")
+
+    passed = cli("run", "--dry-run", "--log", str(log), "--fail-on", "new", "--baseline", str(baseline),
+                 "--summary", str(summary), "--db", str(throwaway))
+
+    assert passed.exit_code == 0
+    assert summary.read_text() == "## tests\n### aimon: no new errors (1 known from the baseline)\n"
+    tripped = cli("run", "--dry-run", "--log", str(log), "--fail-on", "new", "--summary", str(summary), "--db", str(throwaway))
+    assert tripped.exit_code == 3
+    section = summary.read_text().split("### aimon: 1 new error(s) detected\n", 1)[1]
+    assert section.startswith("\n| kind | level | error code | occurrences | fingerprint | template |\n|---|---|---|---|---|---|\n| new | ERROR |")
+    assert cli("run", "--dry-run", "--log", str(log), "--baseline", str(baseline)).exit_code == 2  # only with --fail-on
+    missing = cli("run", "--dry-run", "--log", str(log), "--fail-on", "new", "--baseline", str(tmp_path / "nope.txt"))
+    assert missing.exit_code == 2 and "--baseline" in missing.stderr
 
 
 def test_dry_run_prints_what_would_happen_and_changes_no_file(
@@ -273,7 +299,7 @@ def test_ignore_and_resolve_are_reflected_in_every_stage(cli: Any, tmp_path: Pat
     write_log(log, [error_line("db timeout after 120 ms", seconds_ago=-2)], mode="a")
     doc = cli("run", "--log", str(log), "--fail-on", "any", "--json").json()
     assert doc["detections"] == {"regression": 1}
-    assert doc["exit_code"] == 1
+    assert doc["exit_code"] == 3
     assert doc["stages"]["diagnose"]["result"]["diagnosed"] != []  # a regression is diagnosed again
 
 

@@ -130,8 +130,8 @@ def test_the_example_ci_step_gates_on_a_new_error(cli: Any, tmp_path: Path) -> N
     assert args[:3] == ["run", "--dry-run", "--log"] and "--fail-on" in args
     incident_log(tmp_path / "test-output.log")
     failing = cli(*args)
-    assert failing.exit_code == 1
-    assert "--fail-on new: this run detected 1 new (exit code 1)" in failing.stdout
+    assert failing.exit_code == 3
+    assert "--fail-on new: this run detected 1 new (exit code 3)" in failing.stdout
     write_log(
         tmp_path / "test-output.log", ['{"timestamp":"2026-03-01T10:00:00Z","level":"INFO","fields":{"message":"ok"}}']
     )

@@ -14,7 +14,7 @@ from aimon.errors import ConfigError, StateError, UsageError
 
 def test_the_exit_codes_have_names_and_the_errors_carry_them() -> None:
     assert (ExitCode.OK, ExitCode.STAGE_FAILED, ExitCode.USAGE) == (0, 1, 2)
-    assert ExitCode.FAIL_ON == 1  # --fail-on fails a CI step the way a failed stage does
+    assert ExitCode.FAIL_ON == 3  # the --fail-on gate's own verdict, told apart from a failed stage
     assert UsageError.exit_code is ConfigError.exit_code is ExitCode.USAGE
     assert StateError.exit_code is ExitCode.STAGE_FAILED
 

@@ -1,0 +1,104 @@
+"""The CI gate of ``aimon run --fail-on``: which detections of this run trip it, against an optional baseline of known
+errors, and its verdict as Markdown (for ``$GITHUB_STEP_SUMMARY``).
+
+A baseline is a text file of fingerprints, one per line (``#`` starts a comment), for instance what
+``aimon fingerprint --jsonl`` gives for the main branch's test output: with it, "new" means new against main, not
+"never seen by this (fresh) state file".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aimon.errors import UsageError
+
+KINDS = {"new": ("new",), "spike": ("spike",), "any": ("new", "spike", "regression")}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """How ``--fail-on`` judges: fingerprints known from a baseline, and a file to append the Markdown verdict to."""
+
+    baseline: frozenset[str] = frozenset()
+    summary: Path | None = None
+
+
+@dataclass
+class Verdict:
+    """What tripped the gate (``matched``, each a detection's facts) and what the baseline let pass."""
+
+    kind: str
+    matched: list[dict[str, Any]] = field(default_factory=list)
+    known: int = 0  # detections the baseline names
+
+    @property
+    def tripped(self) -> bool:
+        return bool(self.matched)
+
+    def message(self) -> str | None:
+        if not self.matched:
+            return None
+        counts: dict[str, int] = {}
+        for item in self.matched:
+            counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+        what = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+        return f"--fail-on {self.kind}: this run detected {what} (exit code 3)"
+
+    def markdown(self) -> str:
+        """The verdict as a Markdown section: a heading, then a table of what tripped it."""
+        if not self.matched:
+            known = f" ({self.known} known from the baseline)" if self.known else ""
+            return f"### aimon: no {self.kind} errors{known}\n"
+        lines = [f"### aimon: {len(self.matched)} {self.kind} error(s) detected", "",
+                 "| kind | level | error code | occurrences | fingerprint | template |", "|---|---|---|---|---|---|"]
+        for item in self.matched:
+            template = str(item.get("template") or "").replace("|", "\\|").replace("\n", " ")[:160]
+            lines.append(f"| {item['kind']} | {item['level']} | {item.get('error_code') or ''} | {item['count']} |"
+                         f" `{item['fingerprint']}` | {template} |")
+        if self.known:
+            lines += ["", f"{self.known} more detection(s) are in the baseline and do not count."]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message(), "matched": self.matched, "known": self.known}
+
+
+def load_baseline(path: Path) -> frozenset[str]:
+    """The fingerprints of a baseline file (``--baseline``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--baseline {path}: {exc.strerror or exc}. Give a file of fingerprints, one per line.") from None
+    found = set()
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            found.add(line.split()[0].lower())
+    return frozenset(found)
+
+
+def judge(kind: str, detections: Sequence[dict[str, Any]], baseline: frozenset[str] = frozenset(),
+          aliases: dict[str, set[str]] | None = None) -> Verdict:
+    """The gate's verdict on this run's ``detections`` (each with ``kind`` and ``fingerprint``)."""
+    verdict = Verdict(kind)
+    for item in detections:
+        if item["kind"] not in KINDS[kind]:
+            continue
+        names = {item["fingerprint"], *(aliases or {}).get(item["fingerprint"], set())}
+        if names & baseline:
+            verdict.known += 1
+        else:
+            verdict.matched.append(item)
+    return verdict
+
+
+def write_summary(path: Path, verdict: Verdict) -> None:
+    """Append the verdict to ``path`` (``$GITHUB_STEP_SUMMARY``, say: each step appends its own section)."""
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(verdict.markdown())
+    except OSError as exc:
+        raise UsageError(f"--summary {path}: {exc.strerror or exc}; give a writable file.") from None
