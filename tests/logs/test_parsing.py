@@ -376,3 +376,22 @@ def test_iter_records_never_raises_and_offsets_are_line_starts(lines: list[bytes
     assert all(start in starts for start, _ in found)
     assert [start for start, _ in found] == sorted(start for start, _ in found)
     assert all(isinstance(item, LogRecord | Malformed) for _, item in found)
+
+
+def test_a_json_event_after_the_test_harness_output_on_its_line_is_read_as_the_event() -> None:
+    """libtest prints ``test name ... `` and a test's tracing JSON can land on the same line: the event is still read."""
+    event = '{"timestamp":"2026-01-01T10:00:00Z","level":"ERROR","fields":{"message":"charge failed","error_code":"PAY_502"},"target":"shop::pay"}'
+    for prefix in ("test api::tests::charge ... ", "running 2 tests", "   Compiling shop v0.1.0 "):
+        record = parse_line(prefix + event)
+        assert (record.level, record.message, record.error_code, record.target, record.format) == (
+            "ERROR", "charge failed", "PAY_502", "shop::pay", "json")
+    text = parse_line('2026-01-01T10:00:01Z ERROR shop: bad body {"level":"x"}')  # a text event whose message ends in JSON
+    assert (text.level, text.format, text.message) == ("ERROR", "text", 'bad body {"level":"x"}')
+
+
+def test_a_prefixed_json_event_is_found_by_the_scan(cli, isolated) -> None:  # type: ignore[no-untyped-def]
+    log = isolated / "test-output.log"
+    log.write_text('running 1 test\ntest api::x ... {"timestamp":"2026-01-01T10:00:00Z","level":"ERROR",'
+                   '"fields":{"message":"charge failed"},"target":"shop"}\ntest api::x ... ok\n')
+    groups = cli("scan", str(log), "--json").json()["groups"]
+    assert [(group["level"], group["template"]) for group in groups] == [("ERROR", "charge failed")]

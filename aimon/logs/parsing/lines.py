@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import orjson
 
 from aimon.logs.parsing.jsonlog import record_from_json
 from aimon.logs.parsing.panics import parse_header
+from aimon.logs.parsing.starts import starts_record
 from aimon.logs.parsing.textlog import parse_text
 from aimon.model import LogRecord
 
@@ -108,7 +110,26 @@ def parse_decoded(text: str, fmt: str, error_code_fields: Sequence[str]) -> LogR
     block = parse_header(text) if "panicked at" in text else None
     if block is not None:
         return block.finish()
+    if fmt == "auto" and stripped[-1:] == "}":
+        prefixed = _prefixed_json(stripped, error_code_fields)
+        if prefixed is not None:
+            return prefixed
     return parse_text(text, error_code_fields)
+
+
+_JSON_EVENT_START = re.compile(r'\{"(?:timestamp|level)":')
+
+
+def _prefixed_json(text: str, error_code_fields: Sequence[str]) -> LogRecord | None:
+    """A JSON event printed after other output on the same line (libtest's ``test x ... `` or cargo's progress, when
+    a test's log line and the harness's own text share a line); None when the line is not one."""
+    found = _JSON_EVENT_START.search(text, 1)
+    if found is None or starts_record(text[: found.start()] + " x", None):
+        return None  # no JSON event in it, or it is a text record of its own whose message ends in JSON
+    try:
+        return _parse_json(text[found.start():], error_code_fields)
+    except Malformed:
+        return None
 
 
 __all__ = ["FORMATS", "MAX_LINE_BYTES", "Malformed", "decode", "parse_decoded", "parse_line"]
