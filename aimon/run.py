@@ -267,6 +267,7 @@ def _run(ctx: Context, tick: Tick, fail_on: str | None, gate: Gate) -> RunResult
 def _stage(ctx: Context, name: str, stage: Stage, tick: Tick) -> StageOutcome:
     """Run one stage; any error is caught, recorded (type and message, secrets masked) and reported as a notice."""
     started = time.monotonic()
+    ctx.stage = name.replace("_", "-")
     try:
         stage_result = stage(ctx, tick)
     except AimonError as exc:
@@ -277,6 +278,8 @@ def _stage(ctx: Context, name: str, stage: Stage, tick: Tick) -> StageOutcome:
         code = int(getattr(stage_result, "exit_code", 0) or 0)
         error = None if code == 0 else _result_error(ctx, stage_result)
         outcome = StageOutcome(name, "ok" if code == 0 else "failed", result=stage_result, error=error)
+    finally:
+        ctx.stage = None
     if ctx.db.in_transaction:
         # A stage that raised inside its own transaction handling must not leave ours half-open.
         ctx.db.rollback()

@@ -43,6 +43,7 @@ class Context:
     progress: Callable[[str, int, int], None] | None = None  # (label, done, total) for long reads on a terminal
     runtime: Runtime = field(default_factory=Runtime)
     holds_run_lock: bool = False  # this process holds the run lock: no other aimon works on the state file now
+    stage: str | None = None  # the stage running now, under `aimon run` (its notices are labelled with it)
 
     def now(self) -> datetime:
         """The wall-clock time (UTC) that deliveries, leases and back-offs are scheduled against."""

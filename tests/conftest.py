@@ -29,6 +29,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AIMON_DB", str(tmp_path / "state.db"))
     monkeypatch.setenv("AIMON_DEBUG", "")
+    # Tests read stderr as a terminal shows it; the stamped form that cron and systemd get has tests of its own.
+    monkeypatch.setenv("AIMON_STDERR_TIMESTAMPS", "0")
     return tmp_path
 
 

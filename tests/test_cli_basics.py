@@ -52,3 +52,19 @@ def test_verbose_shows_the_real_error(isolated: Path, cli: Any, monkeypatch: pyt
     assert cli("status").exit_code == 2  # one line, as a user wants it
     with pytest.raises(StateUnusable):
         cli("-v", "status")  # the traceback, as whoever debugs it wants it
+
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def test_stderr_lines_carry_the_time_and_the_stage_when_stamped(isolated: Path, cli: Any) -> None:
+    missing = isolated / "gone.log"
+    env = {"AIMON_STDERR_TIMESTAMPS": "1"}
+    scan = cli("scan", str(missing), env=env)
+    assert re.search(rf"^{STAMP} scan: {re.escape(str(missing))}: no such file$", scan.stderr, re.M), scan.stderr
+    run = cli("run", "--log", str(missing), env=env)
+    lines = run.stderr.splitlines()
+    assert lines and all(re.match(rf"{STAMP} [a-z-]+: ", line) for line in lines), lines
+    assert any(re.match(rf"{STAMP} notify: ", line) for line in lines)  # a stage's notice names the stage
+    error = cli("status", env={**env, "AIMON_TICK_BUDGET": "0"})
+    assert re.match(rf"{STAMP} aimon: AIMON_TICK_BUDGET='0' is not valid", error.stderr)

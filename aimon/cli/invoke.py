@@ -44,9 +44,9 @@ def set_voice(*, quiet: bool, verbose: bool) -> None:
     _VOICE.quiet, _VOICE.verbose = quiet, verbose
 
 
-def _notice(message: str) -> None:
+def _notice(message: str, where: str | None = None) -> None:
     if not _VOICE.quiet:
-        stderr(message)
+        stderr(message, where)
 
 
 def _debug() -> bool:
@@ -149,6 +149,8 @@ def _work(command: str, work: Callable[[Any], Any], settings: Any, runtime: Runt
             runtime=runtime or Runtime(),
             holds_run_lock=locked,
         )
+        # Each notice says where it comes from: the stage that runs (under `aimon run`), else the command.
+        ctx.notice = lambda message: _notice(message, ctx.stage or command)
         return work(ctx)
     finally:
         conn.close()

@@ -47,9 +47,30 @@ def print_json_line(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def stderr(message: str) -> None:
-    """A notice or an error message, on stderr (stdout stays the result's alone)."""
+def stderr(message: str, where: str | None = None) -> None:
+    """A notice or an error message, on stderr (stdout stays the result's alone).
+
+    When stderr is not a terminal (cron appends it to a log file, systemd to the journal) each line starts with the
+    time and the stage or command it comes from (``2026-12-03T17:05:16Z scan: …``), so a cron log can be read later;
+    ``AIMON_STDERR_TIMESTAMPS`` = 1 or 0 forces it on or off."""
+    if _stamped():
+        from datetime import UTC, datetime
+
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        label = where or "aimon"
+        message = f"{stamp} {message}" if message.startswith(f"{label}:") else f"{stamp} {label}: {message}"
     print(message, file=sys.stderr, flush=True)
+
+
+def _stamped() -> bool:
+    import os
+
+    setting = os.environ.get("AIMON_STDERR_TIMESTAMPS", "auto").strip().lower()
+    if setting in ("1", "true", "yes", "on"):
+        return True
+    if setting in ("0", "false", "no", "off"):
+        return False
+    return not sys.stderr.isatty()
 
 
 def print_text(view_name: str, result: Any) -> None:

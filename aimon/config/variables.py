@@ -182,6 +182,7 @@ VARS: tuple[Var, ...] = (
 OTHER_NAMES = frozenset({
     "AIMON_DEBUG",  # real tracebacks instead of one-line errors (the command line reads it)
     "AIMON_PIP_SPEC",  # where the example CI workflow installs aimon from
+    "AIMON_STDERR_TIMESTAMPS",  # 1/0: stamp stderr lines with time and stage (default: when stderr is not a terminal)
 })
 
 

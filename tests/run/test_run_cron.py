@@ -82,7 +82,11 @@ def test_the_crontab_line_runs_the_pipeline_tick_after_tick(tmp_path: Path) -> N
         assert tick(command) == 0
     added = output.read_text()[len(before) :]
     lock = (workdir / ".aimon" / "state.db.lock").resolve()
-    assert added == f"another aimon run is in progress (lock {lock}); this tick does nothing\n"
+    # In the cron log every stderr line says when and where it came from.
+    assert re.fullmatch(rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ run: another aimon run is in progress \(lock {re.escape(str(lock))}\); "
+                        r"this tick does nothing\n", added), added
+    stamped = [line for line in output.read_text().splitlines() if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line)]
+    assert any(" notify: DISCORD_WEBHOOK_URL is not set" in line for line in stamped)  # a stage's notice names it
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
 
 
