@@ -29,7 +29,7 @@ def cron_command(workdir: Path, output: Path) -> str:
     python = f"{shlex.quote(sys.executable)} -m aimon"
     return (
         command.replace("./.venv/bin/aimon", python)
-        .replace("/var/log/aimon/aimon.log", shlex.quote(str(output)))
+        .replace("/srv/aimon/aimon.log", shlex.quote(str(output)))
         .replace("/srv/aimon", shlex.quote(str(workdir)))
     )
 
@@ -150,3 +150,13 @@ def test_the_systemd_units_run_the_same_command_every_minute() -> None:
     assert "ExecStart=/srv/aimon/.venv/bin/aimon run --env-file /srv/aimon/.env" in service.splitlines()
     assert "WorkingDirectory=/srv/aimon" in service.splitlines()
     assert "OnCalendar=*-*-* *:*:00" in timer.splitlines() and "Unit=aimon.service" in timer.splitlines()
+    assert "WantedBy=timers.target" in timer.splitlines()  # enabled, the timer starts at boot
+    assert "SupplementaryGroups=adm" in service.splitlines()  # Debian's /var/log is readable by group adm
+
+
+def test_the_crontab_line_logs_where_it_can_write_on_a_fresh_machine() -> None:
+    """cron says nothing when `>>` cannot open its file: the log goes to the working directory the line cd's into."""
+    [line] = [line for line in (ROOT / "crontab.example").read_text().splitlines() if line.startswith("* * * * * ")]
+    workdir = line.split("cd ", 1)[1].split(" ", 1)[0]
+    target = line.split(">> ", 1)[1].split(" ", 1)[0]
+    assert Path(target).parent == Path(workdir)
