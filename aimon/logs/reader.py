@@ -162,14 +162,6 @@ def _shift(buf: bytearray, start: int, total: int) -> None:
         buf[0 : total - start] = buf[start:total]
 
 
-def settle_left(path: Path) -> float:
-    """Seconds until ``path`` has been quiet for :data:`PANIC_SETTLE_SECONDS` (0 when it already has, or is gone)."""
-    try:
-        return max(0.0, PANIC_SETTLE_SECONDS - (time.time() - path.stat().st_mtime))
-    except OSError:
-        return 0.0
-
-
 def _quiet(path: Path) -> bool:
     try:
         return time.time() - path.stat().st_mtime >= PANIC_SETTLE_SECONDS

@@ -28,7 +28,7 @@ from aimon.errors import UsageError
 from aimon.logs import loki
 from aimon.logs.files import expand_paths, is_glob, plan_reads, unmatched_globs, unreadable
 from aimon.logs.parsing.timestamps import parse_timestamp
-from aimon.logs.reader import read_task, seek_time, settle_left
+from aimon.logs.reader import read_task, seek_time
 from aimon.logs.window import plan_window
 from aimon.runtime import Context
 from aimon.stages.scan import health
@@ -36,9 +36,6 @@ from aimon.stages.scan.aggregate import Aggregator, ScanResult
 from aimon.stages.scan.loki import feed
 from aimon.state import checkpoints, meta
 from aimon.state.db import iso
-
-SETTLE_ROUNDS = 3
-MIN_SECONDS_AFTER_SETTLE = 5.0  # of the tick's budget left for the other stages after waiting for a panic to end
 
 
 def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> ScanResult:
@@ -64,7 +61,7 @@ def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> Sc
             reports.append({"source": str(path), "note": "tick budget spent; left for the next tick"})
             continue
         if since_ts is None:
-            reports.append(_scan_source_settled(ctx, aggregator, path))
+            reports.append(_scan_source(ctx, aggregator, path))
         else:
             reports.append(_triage_source(ctx, aggregator, path, since_ts))
     aggregator.regroup()
@@ -120,25 +117,6 @@ def _scan_loki(ctx: Context, since_ts: float | None, since: str | None) -> ScanR
     return result
 
 
-def _scan_source_settled(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, Any]:
-    """:func:`_scan_source`; a panic still being written at the end of the file is waited for within this tick (a
-    few seconds, while the budget allows) instead of until the next one, so it is detected within the minute."""
-    report = _scan_source(ctx, aggregator, path)
-    for _round in range(SETTLE_ROUNDS):  # a writer that keeps writing is left for the next tick after a few rounds
-        if not report.pop("held", False):
-            break
-        wait = settle_left(path)
-        if wait + MIN_SECONDS_AFTER_SETTLE > ctx.deadline.remaining():
-            break
-        time.sleep(wait)
-        rest = _scan_source(ctx, aggregator, path)
-        rest["lines"] += report["lines"]
-        rest["bytes"] += report["bytes"]
-        report = rest
-    report.pop("held", None)
-    return report
-
-
 def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, Any]:
     """Read one source from its checkpoint, committing each stretch with the checkpoint it reached."""
     source = str(path)
@@ -171,7 +149,6 @@ def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, 
         checkpoint = reached
         if outcome.held_panic:
             report["note"] = _join(report["note"], "a panic at the end of the file is still being written; read next tick")
-            report["held"] = True
         if not outcome.eof:
             report["note"] = _join(report["note"], "tick budget spent; the rest is read next tick")
             break
