@@ -8,7 +8,6 @@ changes are append-only SQL files in ``migrations/``, applied in name order and 
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -45,11 +44,23 @@ def _migrations() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply every migration not applied yet, each in its own transaction; returns the names applied."""
+def migrate(conn: sqlite3.Connection, path: Path | None = None) -> list[str]:
+    """Apply every migration not applied yet, each in its own transaction; returns the names applied.
+
+    Before the first write it reads what the file holds: another program's database, or one a newer aimon migrated,
+    raises :class:`~aimon.errors.StateUnusable` (``path`` names the file in the message) and nothing is written.
+    """
+    label = path or _main_path(conn)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "_migrations" not in tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise StateUnusable(
+            f"state file {label} is another program's SQLite database (tables: {shown}), not aimon's; nothing was "
+            "written to it. Point AIMON_DB (or --db) at aimon's own state file, or at a new path."
+        )
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")} if tables else set()
+    _refuse_newer(label, done)
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    _refuse_newer(_main_path(conn), done)
     applied = []
     for name, sql in _migrations():
         if name in done:
@@ -129,35 +140,6 @@ def _check_header(path: Path) -> None:
         raise _unusable(path, "it is not an SQLite database")
 
 
-def _check_version(path: Path) -> None:
-    """Refuse a state file from a newer aimon, read through a read-only connection before anything could write."""
-    if not path.is_file():
-        return
-    # Without a -wal file beside it everything is in the main file: read it as immutable, which creates no -wal/-shm.
-    live = path.with_name(path.name + "-wal").exists()
-    for attempt in (1, 2):
-        probe = sqlite3.connect(f"file:{path}?mode=ro" + ("" if live else "&immutable=1"), uri=True)
-        try:
-            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            done = {row[0] for row in probe.execute("SELECT name FROM _migrations")} if "_migrations" in tables else set()
-            break
-        except sqlite3.DatabaseError:
-            # A writer may have checkpointed its WAL while the probe read the file: read once more before judging.
-            if attempt == 2:
-                raise
-            live = path.with_name(path.name + "-wal").exists()
-            time.sleep(0.05)
-        finally:
-            probe.close()
-    if tables and "_migrations" not in tables:
-        shown = ", ".join(sorted(tables)[:5])
-        raise StateUnusable(
-            f"state file {path} is another program's SQLite database (tables: {shown}), not aimon's; nothing was "
-            "written to it. Point AIMON_DB (or --db) at aimon's own state file, or at a new path."
-        )
-    _refuse_newer(path, done)
-
-
 def _refuse_newer(path: Path | str, done: set[str]) -> None:
     newer = sorted(done - {name for name, _sql in _migrations()})
     if newer:
@@ -177,16 +159,16 @@ def open_db(path: Path, *, dry_run: bool = False) -> sqlite3.Connection:
     """
     _check_header(path)
     try:
-        _check_version(path)
         if dry_run:
             conn = _memory_copy(path)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        _configure(conn)
+        migrate(conn, path)  # reads first: a file that is not aimon's (or is a newer aimon's) is refused untouched
+        if not dry_run:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-        _configure(conn)
-        migrate(conn)
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and not _damaged(exc):
             raise StateError(f"state file {path}: {exc}. Check that its folder is writable and has free space.") from exc
