@@ -96,7 +96,7 @@ class SourceHealth:
     problem: str | None
     since: str
     last_growth_at: str | None
-    checked_at: str
+    checked_at: str  # when this row last changed (a flip, another problem, new bytes): an idle tick writes nothing
 
 
 def record_health(conn: sqlite3.Connection, source: str, problem: str | None, *, grew: bool, at: datetime) -> SourceHealth:

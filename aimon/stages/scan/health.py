@@ -15,27 +15,30 @@ from aimon.state.db import parse_iso, transaction
 
 def judge(ctx: Context, report: dict[str, Any], problem: str | None, *, record: bool) -> None:
     """Mark ``report`` (one source of the scan result) up or failing, say a failure on stderr, and (``record``)
-    remember it with since-when; a log that was fine and stopped growing past ``AIMON_SILENCE`` is failing too."""
+    remember it with since-when; a log that was fine and stopped growing past ``AIMON_SILENCE`` is failing too.
+
+    Only a change is written (a flip, another problem, new bytes): an idle tick over healthy logs writes nothing."""
     source = report["source"]
     at = ctx.now()
     grew = bool(report.get("bytes"))
+    before = checkpoints.health_of(ctx.db, source)
     if problem is None and not grew:
-        problem = _silent(ctx, source, at)
+        problem = _silent(ctx.settings.sources.silence, before, at)
     report["up"] = problem is None
     report["problem"] = problem
     if record and not ctx.dry_run:
-        with transaction(ctx.db):
-            health = checkpoints.record_health(ctx.db, source, problem, grew=grew, at=at)
-        report["since"] = health.since
+        if before is not None and before.up == (problem is None) and before.problem == problem and not grew:
+            report["since"] = before.since
+        else:
+            with transaction(ctx.db):
+                report["since"] = checkpoints.record_health(ctx.db, source, problem, grew=grew, at=at).since
     if problem is not None:
         ctx.notice(f"scan: {source}: {problem}")
 
 
-def _silent(ctx: Context, source: str, at: datetime) -> str | None:
-    window = ctx.settings.sources.silence
+def _silent(window: float, before: checkpoints.SourceHealth | None, at: datetime) -> str | None:
     if window <= 0:
         return None
-    before = checkpoints.health_of(ctx.db, source)
     grown = parse_iso(before.last_growth_at) if before is not None else None
     if grown is None or at - grown <= timedelta(seconds=window):
         return None  # never read anything yet (nothing to miss), or within the window

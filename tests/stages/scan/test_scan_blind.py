@@ -103,3 +103,27 @@ def test_a_glob_that_matches_again_is_fine_again(isolated: Path, cli: Any) -> No
     assert cli("scan", pattern).exit_code == 0
     sources = cli("status", "--json").json()["sources"]
     assert [(source["source"], source["up"]) for source in sources] == [(str(isolated / "logs" / "app.log"), True)]
+
+
+def test_an_idle_scan_of_a_healthy_log_writes_no_health_row(isolated: Path, cli: Any, clock: Any) -> None:
+    import sqlite3
+
+    log = isolated / "app.log"
+    log.write_text(LINE)
+    assert cli("scan", str(log)).exit_code == 0
+
+    def row() -> tuple[Any, ...]:
+        conn = sqlite3.connect(isolated / "state.db")
+        try:
+            return tuple(conn.execute("SELECT * FROM source_health").fetchone())
+        finally:
+            conn.close()
+
+    first = row()
+    clock.advance(minutes=5)
+    assert cli("scan", str(log)).exit_code == 0  # nothing new: nothing to record
+    assert row() == first
+    with log.open("a") as handle:
+        handle.write(LINE)
+    assert cli("scan", str(log)).exit_code == 0
+    assert row() != first  # new bytes: its growth is recorded
