@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 DIAGNOSE_LIMIT = 20  # diagnoses per tick, as `aimon diagnose` does by default
 KEEP_RUNS = 7 * 24 * 60  # rows of `runs` kept: a week of minutely ticks (a summary is about a kilobyte)
-FAIL_ON_KINDS = KINDS
 
 
 @dataclass(frozen=True)
@@ -212,7 +211,7 @@ def run_pipeline(ctx: Context, paths: Sequence[str] | None, since: str | None, f
                  gate: Gate | None = None) -> RunResult:
     """Run every stage once, in order, within the tick budget; see the module docstring. ``gate``: the baseline and
     the Markdown summary file of ``--fail-on``."""
-    if fail_on is not None and fail_on not in FAIL_ON_KINDS:
+    if fail_on is not None and fail_on not in KINDS:
         raise UsageError(f"--fail-on {fail_on!r}: use new, spike or any.")
     gate = gate or Gate()
     settings = ctx.settings

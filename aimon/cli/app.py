@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO
 import typer
 
 from aimon.cli.invoke import fail, load, reported, run_core, set_voice, show
+from aimon.tools.gate import KINDS
 
 if TYPE_CHECKING:
     from aimon.runtime import Runtime
@@ -37,7 +38,6 @@ JsonOpt = Annotated[
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Touch nothing outside and change no state; show what would happen.")]
 EnvFileOpt = Annotated[Path | None, typer.Option("--env-file", metavar="FILE", help="Read settings from this .env file (default: ./.env if present).")]
 DbOpt = Annotated[Path | None, typer.Option("--db", metavar="FILE", help="State file (overrides AIMON_DB).")]
-FAIL_ON = ("new", "spike", "any")
 
 
 def _version(value: bool) -> None:
@@ -216,7 +216,7 @@ def run(
     from aimon.run import run_pipeline
     from aimon.tools.gate import Gate, load_baseline
 
-    if fail_on is not None and fail_on not in FAIL_ON:
+    if fail_on is not None and fail_on not in KINDS:
         raise fail("run", f"--fail-on {fail_on!r}: use new, spike or any", as_json=as_json)
     if (baseline or summary) and fail_on is None:
         raise fail("run", "--baseline and --summary go with --fail-on (the CI gate)", as_json=as_json)

@@ -76,7 +76,7 @@ def secret_scrubber(settings: Settings) -> Callable[[str | None], str | None]:
     """
     from aimon.redact import Redactor
 
-    secrets = [value.reveal() for value in _secret_values(settings)]
+    secrets = [value.reveal() for value in settings.secrets()]
     redactor = Redactor(settings.redaction_patterns)
 
     def scrub(text: str | None) -> str | None:
@@ -88,9 +88,6 @@ def secret_scrubber(settings: Settings) -> Callable[[str | None], str | None]:
 
     return scrub
 
-
-def _secret_values(settings: Settings) -> list[Any]:
-    return list(settings.secrets())
 
 
 def _sources(conn: sqlite3.Connection) -> list[dict[str, Any]]:

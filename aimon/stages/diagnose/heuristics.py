@@ -74,7 +74,8 @@ def diagnose(ctx: DiagnosisContext) -> Diagnosis:
     return result
 
 
-_RESPONSE_REPORT = re.compile(r"^\s*(?:response failed|request failed|finished processing request)\b", re.IGNORECASE)
+# tower-http's on_failure event, word for word; a handler's own "request failed: connection refused" says its cause.
+_RESPONSE_REPORT = re.compile(r"^\s*response failed\b", re.IGNORECASE)
 
 
 def _reports_the_response(facts: dict[str, Any], text: str) -> bool:

@@ -143,6 +143,12 @@ def test_a_report_of_this_services_failed_response_is_explained_by_the_request_n
     assert result.category == "resource-exhaustion"
 
 
+def test_an_error_that_says_its_cause_keeps_it_whatever_the_request_logged_before() -> None:
+    ctx = ctx_for("request failed: error trying to connect: tcp connect error: Connection refused (os error 111)", target="shop::api")
+    ctx.clues = ["[T2] timed out waiting for a connection from the pool after 5001ms"]
+    assert heuristics.diagnose(ctx).title.startswith("Connection refused by a dependency")
+
+
 def test_only_clues_name_a_cause_and_by_what_they_say() -> None:
     # A trail line that is not a clue (INFO, later, or a guess) names nothing, nor does a target or file name.
     ctx = ctx_for("request failed", trail=["[T1] 10:00:01 INFO shop::api: finished status=503 Service Unavailable",
