@@ -23,6 +23,7 @@ from aimon.config.settings import (
     Settings,
     SourceSettings,
     Thresholds,
+    hide_credentials,
 )
 from aimon.config.variables import OTHER_NAMES, SEVERITIES, VARS, Var
 from aimon.errors import ConfigError
@@ -171,8 +172,11 @@ def _parse_var(var: Var, raw: str) -> Any:
     try:
         return var.parse(raw)
     except (ValueError, TypeError) as exc:
-        shown = "(hidden)" if var.secret else f"{raw!r}"
-        raise ConfigError(f"{var.env}={shown} is not valid: {exc}. {var.env} accepts {var.accepts}.") from None
+        if var.secret:
+            message = f"{var.env}=(hidden) is not valid: {exc}"
+        else:  # a URL's user:password@ is a secret even in a variable that is not one (AIMON_LOKI_URL, say)
+            message = hide_credentials(f"{var.env}={raw!r} is not valid: {exc}")
+        raise ConfigError(f"{message}. {var.env} accepts {var.accepts}.") from None
 
 
 _GROUPS: dict[str, type[Any]] = {

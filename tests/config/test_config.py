@@ -159,3 +159,9 @@ def test_enterprise_owner_names_and_finite_budgets() -> None:
     for value in ("nan", "inf", "-1"):
         with pytest.raises(ConfigError, match="AIMON_LLM_MONTHLY_BUDGET_USD"):
             load_settings(environ={"AIMON_LLM_MONTHLY_BUDGET_USD": value, "AIMON_CONFIG": ""})
+
+
+def test_a_bad_url_setting_never_shows_the_password_inside_it() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"AIMON_LOKI_URL": "ftp://loki:s3cret-pass@logs.internal", "AIMON_CONFIG": ""})
+    assert "s3cret-pass" not in str(raised.value) and "AIMON_LOKI_URL='ftp://***@logs.internal' is not valid" in str(raised.value)
