@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from aimon import __version__
+from aimon import PROJECT_URL, __version__
 from aimon.clock import Deadline
 from aimon.errors import ConfigError
 from aimon.remotes.egress import Egress
@@ -26,7 +26,8 @@ READ_TIMEOUT = 15.0
 MAX_RETRY_WAIT = 20.0  # longest 429 wait taken inside one call, even with time to spare
 MAX_429_RETRIES = 2
 UNKNOWN_MESSAGE = 10008  # Discord's JSON error code for an edit of a deleted message
-USER_AGENT = f"aimon/{__version__}"
+# The form Discord asks of every client: "DiscordBot ($url, $versionNumber)".
+USER_AGENT = f"DiscordBot ({PROJECT_URL}, {__version__})"
 
 
 @dataclass(frozen=True)

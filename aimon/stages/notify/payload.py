@@ -39,7 +39,11 @@ _MENTION = re.compile(r"^<@(?P<role>&)?!?(?P<id>\d{5,25})>$")
 
 
 def parse_mention(text: str) -> tuple[str, dict[str, Any]]:
-    """``AIMON_DISCORD_MENTION`` → (text to put in the content, ``allowed_mentions``) — exactly that one id may ping."""
+    """``AIMON_DISCORD_MENTION`` → (text to put in the content, ``allowed_mentions``) — exactly that one id may ping.
+
+    Without a mention ``{"parse": []}`` parses nothing; with one, only its explicit list (``roles`` or ``users``) and
+    no ``parse`` key, so no type is both parsed and listed (Discord refuses that pairing) and ``@everyone`` in a log
+    line stays text."""
     text = text.strip()
     if not text:
         return "", {"parse": []}
@@ -50,7 +54,7 @@ def parse_mention(text: str) -> tuple[str, dict[str, Any]]:
             "(Discord: right-click the role or user → Copy ID), or leave it empty to mention nobody."
         )
     key = "roles" if match.group("role") else "users"
-    return text, {"parse": [], key: [match.group("id")]}
+    return text, {key: [match.group("id")]}
 
 
 def alert_payload(incident: Incident, mention: str, allowed: dict[str, Any], extra_patterns: Sequence[str] = ()) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 import requests
 import responses
 
+from aimon import PROJECT_URL, __version__
 from aimon.stages.delivery import pending_and_failed
 from aimon.state.db import iso, transaction
 from tests.stages.delivery_support import (
@@ -89,7 +90,7 @@ def test_first_alert_posts_one_embed_and_records_the_message(cli, clock, webhook
     assert request.url == POST_URL
     assert request.method == "POST"
     assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["User-Agent"].startswith("aimon/")
+    assert request.headers["User-Agent"] == f"DiscordBot ({PROJECT_URL}, {__version__})"
     assert sent_json(discord.calls[0]) == EXPECTED_FIRST_ALERT
     assert result.json()["sent"] == [
         {"message_id": "1190000000000000001", "kind": "alert", "deliveries": [1], "fingerprints": [FP]}
@@ -288,7 +289,7 @@ def test_a_configured_mention_is_the_only_one_allowed(cli, clock, webhook, disco
     assert cli("notify").exit_code == 0
     payload = sent_json(discord.calls[0])
     assert payload["content"].startswith("<@&987654321012> **New error**")
-    assert payload["allowed_mentions"] == {"parse": [], "roles": ["987654321012"]}
+    assert payload["allowed_mentions"] == {"roles": ["987654321012"]}
 
 
 def test_a_malformed_mention_is_a_configuration_error(cli, clock, webhook, monkeypatch) -> None:
@@ -553,3 +554,17 @@ def test_a_caller_without_the_run_lock_keeps_to_the_lease(clock, runtime, webhoo
     assert len(discord.calls) == 0 and result.sent == []
     [row] = deliveries()
     assert row["status"] == "pending" and row["next_attempt_at"] == iso(CLOCK_T0 + timedelta(minutes=5))
+
+
+def test_the_user_agent_has_the_form_discord_asks_for_and_names_the_project_page() -> None:
+    """Discord's API reference: ``User-Agent: DiscordBot ($url, $versionNumber)``; the URL is the package's homepage."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from aimon.remotes.discord import USER_AGENT
+
+    match = re.fullmatch(r"DiscordBot \((https://\S+), (\d+\.\d+\.\d+)\)", USER_AGENT)
+    assert match is not None, USER_AGENT
+    project = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())["project"]
+    assert match.groups() == (project["urls"]["Homepage"], project["version"])

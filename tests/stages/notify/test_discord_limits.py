@@ -135,8 +135,8 @@ def test_a_digest_of_any_storm_is_valid(templates: list[str]) -> None:
 
 def test_parse_mention_allows_exactly_the_configured_id() -> None:
     assert parse_mention("") == ("", {"parse": []})
-    assert parse_mention("<@&123456>") == ("<@&123456>", {"parse": [], "roles": ["123456"]})
-    assert parse_mention(" <@!987654> ") == ("<@!987654>", {"parse": [], "users": ["987654"]})
+    assert parse_mention("<@&123456>") == ("<@&123456>", {"roles": ["123456"]})
+    assert parse_mention(" <@!987654> ") == ("<@!987654>", {"users": ["987654"]})
 
 
 # -- aimon.markdown ----------------------------------------------------------------------------------------------------
