@@ -163,10 +163,15 @@ def _shift(buf: bytearray, start: int, total: int) -> None:
 
 
 def _quiet(path: Path) -> bool:
+    return settle_left(path) <= 0.0
+
+
+def settle_left(path: Path) -> float:
+    """Seconds until ``path`` has been quiet (unmodified) for :data:`PANIC_SETTLE_SECONDS`; 0 when it already has."""
     try:
-        return time.time() - path.stat().st_mtime >= PANIC_SETTLE_SECONDS
+        return max(0.0, PANIC_SETTLE_SECONDS - (time.time() - path.stat().st_mtime))
     except OSError:
-        return True
+        return 0.0
 
 
 # ----------------------------------------------------------------------------------------------------- splitting

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -216,12 +217,38 @@ def test_an_over_long_line_still_being_written_is_read_when_complete(cli: Any, l
     }
 
 
-def test_a_panic_still_being_written_is_held_until_it_ends(cli: Any, log: Path, db: Path) -> None:
+def test_a_panic_at_the_end_of_a_live_file_is_detected_in_the_same_tick(cli: Any, log: Path, db: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service panics and its hook is still writing: the scan waits for the file to go quiet, then reads the
+    whole block in this tick (detection within the minute), once."""
+    monkeypatch.setattr(reader, "PANIC_SETTLE_SECONDS", 0.4)
     write(log, event("INFO"), "thread 'main' panicked at src/orders.rs:131:17:\n")
-    found = scan(cli, log)
-    assert found["lines"] == 1 and found["groups"] == []
-    assert "a panic at the end of the file is still being written" in found["sources"][0]["note"]
-    assert checkpoint(db, log)[1] == len(event("INFO")) - 0  # before the header
+    rest = threading.Timer(0.1, write, (log, "called `Option::unwrap()` on a `None` value\n",
+                                        "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n"))
+    rest.start()
+    try:
+        found = scan(cli, log)
+    finally:
+        rest.join()
+    assert found["lines"] == 4
+    (group,) = found["groups"]
+    assert (group["level"], group["sample"]) == ("PANIC", "called `Option::unwrap()` on a `None` value")
+    assert found["sources"] == [] or not found["sources"][0].get("note")
+    assert checkpoint(db, log)[1] == log.stat().st_size
+    assert total_count(db) == 1
+    again = scan(cli, log)
+    assert (again["lines"], again["groups"], total_count(db)) == (0, [], 1)
+
+
+def test_a_panic_still_being_written_when_the_tick_must_end_is_held_for_the_next(cli: Any, log: Path, db: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIMON_TICK_BUDGET", "1s")  # shorter than the settle delay (5 s): no time to wait
+    write(log, event("INFO"), "thread 'main' panicked at src/orders.rs:131:17:\n")
+    doc = cli("run", "--log", str(log), "--json").json()
+    (source,) = doc["stages"]["scan"]["result"]["sources"]
+    assert "a panic at the end of the file is still being written" in source["note"]
+    assert checkpoint(db, log)[1] == len(event("INFO"))  # before the header: the block is read whole next tick
+    assert total_count(db) == 0
     write(log, "called `Option::unwrap()` on a `None` value\n", event("INFO"))
     found = scan(cli, log)
     assert found["lines"] == 3

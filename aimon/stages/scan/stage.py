@@ -18,7 +18,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,9 @@ from typing import Any
 from aimon.config import parse_duration
 from aimon.errors import UsageError
 from aimon.logs import loki
-from aimon.logs.files import expand_paths, is_glob, plan_reads, unmatched_globs, unreadable
+from aimon.logs.files import ReadTask, expand_paths, is_glob, plan_reads, unmatched_globs, unreadable
 from aimon.logs.parsing.timestamps import parse_timestamp
-from aimon.logs.reader import read_task, seek_time
+from aimon.logs.reader import ReadOutcome, read_task, seek_time, settle_left
 from aimon.logs.window import plan_window
 from aimon.runtime import Context
 from aimon.stages.scan import health
@@ -56,14 +56,19 @@ def run_scan(ctx: Context, paths: Sequence[str] | None, since: str | None) -> Sc
         health.judge(ctx, report, "the pattern matches no file", record=since_ts is None)
         reports.append(report)
     health.clear_matched(ctx, [p for p in patterns if is_glob(p) and p not in unmatched], record=since_ts is None)
+    held: list[_Held] = []
     for path in files:
         if ctx.deadline.expired():
             reports.append({"source": str(path), "note": "tick budget spent; left for the next tick"})
             continue
         if since_ts is None:
-            reports.append(_scan_source(ctx, aggregator, path))
+            report, open_panic = _scan_source(ctx, aggregator, path)
+            reports.append(report)
+            if open_panic is not None:
+                held.append(open_panic)
         else:
             reports.append(_triage_source(ctx, aggregator, path, since_ts))
+    _finish_held_panics(ctx, aggregator, held)
     aggregator.regroup()
     result = aggregator.result()
     result.sources, result.since = reports, since
@@ -117,43 +122,105 @@ def _scan_loki(ctx: Context, since_ts: float | None, since: str | None) -> ScanR
     return result
 
 
-def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> dict[str, Any]:
-    """Read one source from its checkpoint, committing each stretch with the checkpoint it reached."""
+@dataclass
+class _Held:
+    """A source whose read stopped before a panic block still open at the end of the live file."""
+
+    task: ReadTask  # the live file's read, to continue from ``checkpoint``
+    checkpoint: checkpoints.Checkpoint  # committed: where the block starts
+    report: dict[str, Any]
+
+
+_HELD_NOTE = "a panic at the end of the file is still being written; read next tick"
+
+
+def _scan_source(ctx: Context, aggregator: Aggregator, path: Path) -> tuple[dict[str, Any], _Held | None]:
+    """Read one source from its checkpoint, committing each stretch with the checkpoint it reached; also says where
+    the read stopped before a panic still being written, for :func:`_finish_held_panics`."""
     source = str(path)
     checkpoint = checkpoints.load_checkpoint(ctx.db, source)
     plan = plan_reads(path, checkpoint, meta.seen_heads(ctx.db, source))
     report: dict[str, Any] = {"source": source, "note": plan.note, "lines": 0, "bytes": 0}
     remember = list(plan.seen)
+    held: _Held | None = None
     for task in plan.tasks:
         if ctx.dry_run:
             # Nothing is checkpointed, so holding an unfinished panic for the next tick would only hide it (CI gate).
             task = replace(task, final=True)
-        lines_before = aggregator.pending.lines
-        batch, outcome = read_task(ctx, aggregator, source, task)
-        aggregator.merge(batch)
-        report["lines"] += aggregator.pending.lines - lines_before
-        report["bytes"] += max(0, outcome.end - task.start)
-        reached = checkpoints.Checkpoint(source, task.inode, task.device, task.head_hash, outcome.end, _size(task.path),
-                             iso(batch.last_ts))
-        unchanged = checkpoint is not None and (checkpoint.inode, checkpoint.device, checkpoint.head_hash,
-                                                checkpoint.offset) == (reached.inode, reached.device,
-                                                                       reached.head_hash, reached.offset)
-        remember.append(task.head_hash or "")
-
-        def write(conn: sqlite3.Connection, cp: checkpoints.Checkpoint = reached, heads: list[str] = remember) -> None:
-            checkpoints.save_checkpoint(conn, cp)
-            meta.remember_heads(conn, source, heads)
-
-        aggregator.commit(None if unchanged else write)
+        outcome, checkpoint = _read_and_commit(ctx, aggregator, task, checkpoint, remember, report)
         remember = []
-        checkpoint = reached
+        held = _Held(task, checkpoint, report) if outcome.held_panic and outcome.eof else None
         if outcome.held_panic:
-            report["note"] = _join(report["note"], "a panic at the end of the file is still being written; read next tick")
+            report["note"] = _join(report["note"], _HELD_NOTE)
         if not outcome.eof:
             report["note"] = _join(report["note"], "tick budget spent; the rest is read next tick")
             break
     health.judge(ctx, report, plan.problem, record=True)
-    return report
+    return report, held
+
+
+def _read_and_commit(ctx: Context, aggregator: Aggregator, task: ReadTask, checkpoint: checkpoints.Checkpoint | None,
+                     remember: list[str], report: dict[str, Any]) -> tuple[ReadOutcome, checkpoints.Checkpoint]:
+    """Read one task and commit what it found with the checkpoint it reached (one transaction); add to ``report``."""
+    source = report["source"]
+    lines_before = aggregator.pending.lines
+    batch, outcome = read_task(ctx, aggregator, source, task)
+    aggregator.merge(batch)
+    report["lines"] += aggregator.pending.lines - lines_before
+    report["bytes"] += max(0, outcome.end - task.start)
+    reached = checkpoints.Checkpoint(source, task.inode, task.device, task.head_hash, outcome.end, _size(task.path),
+                                     iso(batch.last_ts))
+    unchanged = checkpoint is not None and (checkpoint.inode, checkpoint.device, checkpoint.head_hash,
+                                            checkpoint.offset) == (reached.inode, reached.device,
+                                                                   reached.head_hash, reached.offset)
+    heads = [*remember, task.head_hash or ""]
+
+    def write(conn: sqlite3.Connection) -> None:
+        checkpoints.save_checkpoint(conn, reached)
+        meta.remember_heads(conn, source, heads)
+
+    aggregator.commit(None if unchanged else write)
+    return outcome, reached
+
+
+# At most this many waits for a file to go quiet: a writer that keeps touching the file without closing the panic
+# block (more and more backtrace lines) is left for the next tick rather than holding this one.
+_SETTLE_ROUNDS = 3
+
+
+def _finish_held_panics(ctx: Context, aggregator: Aggregator, held: list[_Held]) -> None:
+    """A panic at the end of a live file is detected in this tick, not the next one.
+
+    A panic block has no end marker: its backtrace may still be coming, so the read stopped before it. A panicking
+    process writes the whole block at once (then usually dies), so once the file has been quiet for the settle delay
+    the block is whole. The wait happens once, after every source was read, and only while the tick's budget allows;
+    each source is then read on from the checkpoint it committed (the same file: a rotation in between is the next
+    tick's), so nothing is read twice.
+    """
+    for _ in range(_SETTLE_ROUNDS):
+        waiting = [item for item in held if _same_file(item)]
+        if not waiting:
+            return
+        wait = max(settle_left(item.task.path) for item in waiting)
+        if wait >= ctx.deadline.remaining():
+            return
+        time.sleep(wait)
+        held = []
+        for item in waiting:
+            task = replace(item.task, start=item.checkpoint.offset)
+            outcome, reached = _read_and_commit(ctx, aggregator, task, item.checkpoint, [], item.report)
+            if outcome.held_panic:
+                held.append(_Held(task, reached, item.report))
+            else:
+                item.report["note"] = _unjoin(item.report["note"], _HELD_NOTE)
+
+
+def _same_file(item: _Held) -> bool:
+    try:
+        stat = item.task.path.stat()
+    except OSError:
+        return False
+    return (stat.st_ino, stat.st_dev) == (item.task.inode, item.task.device) and stat.st_size >= item.checkpoint.offset
 
 
 def _triage_source(ctx: Context, aggregator: Aggregator, path: Path, since: float) -> dict[str, Any]:
@@ -190,6 +257,13 @@ def _text(path: Path) -> str:
 
 def _join(first: str | None, second: str) -> str:
     return second if not first else f"{first}; {second}"
+
+
+def _unjoin(notes: str | None, note: str) -> str | None:
+    """``notes`` without one ``note`` that :func:`_join` added."""
+    if notes is None or notes == note:
+        return None
+    return notes.replace(f"; {note}", "") if notes.endswith(f"; {note}") else notes
 
 
 def _size(path: Path) -> int | None:
