@@ -6,7 +6,8 @@ event before them. A line *starts* a record when it begins like one in the file'
 
 * ``dated``: a timestamp at the start (ISO, optionally in ``[``, or syslog style), optionally behind ANSI colours —
   tracing's default format and most generic loggers;
-* ``level``: a level word at the start, as tracing writes it ``.without_time()`` (``ERROR shop: …``, `` INFO …``);
+* ``level``: a level word at the start, as tracing writes it ``.without_time()`` (``ERROR shop: …``, `` INFO …``) or
+  after its ``uptime()`` timer (``   3.123456789s ERROR …``);
   in such a file dated lines start records too; in a dated file, a line that opens like a WARN or ERROR event
   without a time starts one as well (an error is never hidden inside the record before it);
 
@@ -32,7 +33,10 @@ LEVEL = "level"
 _ANSI = r"(?:\x1b\[[0-9;]*m)*"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _DATED_LINE = rf"{_ANSI}(?:{DATED_START}\d{{2}}:|\[?{_MONTH} {{1,2}}\d{{1,2}} \d{{2}}:\d{{2}}:\d{{2}})"
-_LEVEL_LINE = rf"{_ANSI} ?(?:TRACE|DEBUG|INFO|WARN|ERROR){_ANSI} "
+# tracing's ``uptime()`` timer writes seconds since start (``   3.123456789s``) where a time would be: no date, so such a
+# file has the ``level`` shape.
+UPTIME = r"\s*\d+\.\d{6,9}s"
+_LEVEL_LINE = rf"{_ANSI}(?:{UPTIME}{_ANSI} )?{_ANSI} ?(?:TRACE|DEBUG|INFO|WARN|ERROR){_ANSI} "
 # In a dated file a line without a time that opens like a WARN or ERROR event (stderr of a child process, a second
 # subscriber set up .without_time()) still starts a record: taking it for a continuation would hide an error.
 _BARE_PROBLEM_LINE = rf"{_ANSI} ?(?:WARN|ERROR){_ANSI} +[A-Za-z_]"

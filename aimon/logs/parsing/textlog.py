@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from aimon.logs.parsing.jsonlog import REQUEST_ID_KEYS, normalize_level, split_location
+from aimon.logs.parsing.starts import UPTIME
 from aimon.logs.parsing.timestamps import ISO_RE, SYSLOG_RE, from_iso_match, parse_timestamp
 from aimon.model import LogRecord
 
@@ -30,9 +31,19 @@ _TARGET_RE = re.compile(r"([A-Za-z_][\w.-]*(?:::[\w.-]+)*):\s")
 _THREAD_RE = re.compile(r"(ThreadId\(\d+\))\s")
 # A thread name is one word; it is told from the first word of a message by what follows it: the thread id, a span
 # with fields, or a module-path target.
+# Before a thread id or a span with fields any word is a thread name, colons and bars included (actix names its
+# threads ``actix-rt|system:0|arbiter:1``).
 _THREAD_NAME_RE = re.compile(
-    r"([^\s:{}\[\]=\"']+) (?=ThreadId\(\d+\)\s|[A-Za-z_][\w.-]*\{|[A-Za-z_][\w.-]*(?:::[\w.-]+)+:\s)"
+    r"(\S+) (?=ThreadId\(\d+\)\s)|([^\s{}\[\]=\"']+) (?=[A-Za-z_][\w.-]*\{)"
+    r"|([^\s{}\[\]=\"']+(?<!:)) (?=[A-Za-z_][\w.-]*(?:::[\w.-]+)+:\s)"
 )
+# Before a one-word target (``main shop: …``) a word is taken for a thread name only when it looks like one: ``main``,
+# or a name with a dash, underscore, bar or digit (``tokio-runtime-worker``, ``rayon-3``); ``Database connection: refused``
+# in a generic log stays a message.
+_THREAD_NAME_BEFORE_TARGET_RE = re.compile(
+    r"(main|[^\s{}\[\]=\"']*[-_|\d][^\s{}\[\]=\"']*(?<!:)) (?=[A-Za-z_][\w.-]*:\s)"
+)
+_UPTIME_RE = re.compile(rf"{UPTIME} ")
 _FILE_LINE_RE = re.compile(r"([\w./\\-]+\.\w+):(\d+):\s")
 _KV_RE = re.compile(r"(?:^|[\s{,])([A-Za-z_][\w.]*)=(\"(?:[^\"\\]|\\.)*\"|[^\s,}]+)")
 
@@ -98,6 +109,8 @@ def parse_text(text: str, error_code_fields: Sequence[str], more: str = "") -> L
     if "\x1b" in more:
         more = ANSI_RE.sub("", more)
     ts, position = _timestamp_prefix(text)
+    if not position and (uptime := _UPTIME_RE.match(text)) is not None:
+        position = uptime.end()  # seconds since the service started: no time of day to read
     rest = text[position:]
     level: str | None = None
     match = _LEVEL_WORD_RE.search(rest, 0, 48) if position or rest[:1] == "[" else None
@@ -129,9 +142,9 @@ def _tracing_tail(record: LogRecord, rest: str, error_code_fields: Sequence[str]
         rest = bracketed[1].lstrip(" :-")
     else:
         rest = rest.lstrip(":-| ")
-        name = _THREAD_NAME_RE.match(rest)
+        name = _THREAD_NAME_RE.match(rest) or _THREAD_NAME_BEFORE_TARGET_RE.match(rest)
         if name:  # ``with_thread_names(true)``: the name comes first (and the id after it, when both are on)
-            record.thread, rest = name.group(1), rest[name.end():]
+            record.thread, rest = name.group(name.lastindex or 1), rest[name.end():]
         thread = _THREAD_RE.match(rest)
         if thread:
             record.thread, rest = record.thread or thread.group(1), rest[thread.end():]
