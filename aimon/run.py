@@ -25,7 +25,7 @@ from aimon.lock import lock_path, try_lock
 from aimon.runtime import Context
 from aimon.state import groups, runs, summary
 from aimon.state.db import iso, transaction, utcnow
-from aimon.tools.gate import KINDS, Gate, Verdict, judge, write_summary
+from aimon.tools.gate import KINDS, Gate, Verdict, expected_panics, judge, write_summary
 
 if TYPE_CHECKING:
     from aimon.tools.metrics import RunFigures
@@ -252,7 +252,8 @@ def _run(ctx: Context, tick: Tick, fail_on: str | None, gate: Gate) -> RunResult
         aliases: dict[str, set[str]] = {}
         for alias, target in groups.alias_targets(ctx.db).items():
             aliases.setdefault(target, set()).add(alias)
-        result.verdict = judge(fail_on, found, gate.baseline, aliases)
+        panics = summary.kept_occurrences(ctx.db, {item["fingerprint"] for item in found if item["level"] == "PANIC"})
+        result.verdict = judge(fail_on, found, gate.baseline, aliases, expected_panics(panics))
         result.fail_on_message = result.verdict.message()
         if result.fail_on_message:
             ctx.notice(result.fail_on_message)

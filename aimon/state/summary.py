@@ -7,7 +7,8 @@ newer ``aimon status``) reads as empty instead of failing.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from aimon.state.db import iso
@@ -21,6 +22,14 @@ class DeliveryCount:
     channel: str
     status: str
     count: int
+
+
+@dataclass(frozen=True)
+class KeptOccurrences:
+    """A fingerprint's total count and the occurrences kept of it: ``(source, record JSON)``, oldest first."""
+
+    count: int
+    kept: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,18 @@ def detected_after(conn: sqlite3.Connection, first_id: int, now: datetime) -> li
         f" WHERE d.id > ? AND NOT {ignored_sql('f')} ORDER BY d.id",
         (first_id, iso(now)),
     ).fetchall()
+
+
+def kept_occurrences(conn: sqlite3.Connection, fingerprints: Iterable[str]) -> dict[str, KeptOccurrences]:
+    """For each fingerprint, its total count and the occurrences kept of it (source and parsed record as JSON)."""
+    found: dict[str, KeptOccurrences] = {}
+    for fingerprint in fingerprints:
+        row = conn.execute("SELECT count FROM fingerprints WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        if row is None:
+            continue
+        kept = conn.execute("SELECT source, record FROM occurrences WHERE fingerprint = ? ORDER BY id", (fingerprint,))
+        found[fingerprint] = KeptOccurrences(int(row["count"]), [(item["source"], item["record"]) for item in kept])
+    return found
 
 
 def detection_totals(conn: sqlite3.Connection) -> dict[str, int]:

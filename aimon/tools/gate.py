@@ -4,16 +4,24 @@ errors, and its verdict as Markdown (for ``$GITHUB_STEP_SUMMARY``).
 A baseline is a text file of fingerprints, one per line (``#`` starts a comment), for instance what
 ``aimon fingerprint --jsonl`` gives for the main branch's test output: with it, "new" means new against main, not
 "never seen by this (fresh) state file".
+
+A panic that a ``#[should_panic]`` test provoked on purpose is no error: libtest names each test's thread after the
+test (``thread 'tests::rejects_empty' panicked at …``) and reports it ``test tests::rejects_empty - should panic ...
+ok`` once it has panicked as expected. A panic group whose every occurrence comes from such a test does not count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import mmap
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aimon.errors import UsageError
+from aimon.state.summary import KeptOccurrences
 
 KINDS = {"new": ("new",), "spike": ("spike",), "any": ("new", "spike", "regression")}
 
@@ -33,6 +41,7 @@ class Verdict:
     kind: str
     matched: list[dict[str, Any]] = field(default_factory=list)
     known: int = 0  # detections the baseline names
+    expected: int = 0  # panics of #[should_panic] tests that passed
 
     @property
     def tripped(self) -> bool:
@@ -50,7 +59,9 @@ class Verdict:
     def markdown(self) -> str:
         """The verdict as a Markdown section: a heading, then a table of what tripped it."""
         if not self.matched:
-            known = f" ({self.known} known from the baseline)" if self.known else ""
+            passed = [f"{self.known} known from the baseline"] if self.known else []
+            passed += [f"{self.expected} expected panic(s) of #[should_panic] tests"] if self.expected else []
+            known = f" ({', '.join(passed)})" if passed else ""
             return f"### aimon: no {self.kind} errors{known}\n"
         lines = [f"### aimon: {len(self.matched)} {self.kind} error(s) detected", "",
                  "| kind | level | error code | occurrences | fingerprint | template |", "|---|---|---|---|---|---|"]
@@ -60,10 +71,13 @@ class Verdict:
                          f" `{item['fingerprint']}` | {template} |")
         if self.known:
             lines += ["", f"{self.known} more detection(s) are in the baseline and do not count."]
+        if self.expected:
+            lines += ["", f"{self.expected} panic group(s) of #[should_panic] tests that passed do not count."]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message(), "matched": self.matched, "known": self.known}
+        return {"kind": self.kind, "message": self.message(), "matched": self.matched, "known": self.known,
+                "expected": self.expected}
 
 
 def load_baseline(path: Path) -> frozenset[str]:
@@ -81,8 +95,9 @@ def load_baseline(path: Path) -> frozenset[str]:
 
 
 def judge(kind: str, detections: Sequence[dict[str, Any]], baseline: frozenset[str] = frozenset(),
-          aliases: dict[str, set[str]] | None = None) -> Verdict:
-    """The gate's verdict on this run's ``detections`` (each with ``kind`` and ``fingerprint``)."""
+          aliases: dict[str, set[str]] | None = None, expected: frozenset[str] = frozenset()) -> Verdict:
+    """The gate's verdict on this run's ``detections`` (each with ``kind`` and ``fingerprint``); ``expected``: the
+    fingerprints of panics that only ``#[should_panic]`` tests provoked (:func:`expected_panics`)."""
     verdict = Verdict(kind)
     for item in detections:
         if item["kind"] not in KINDS[kind]:
@@ -90,9 +105,42 @@ def judge(kind: str, detections: Sequence[dict[str, Any]], baseline: frozenset[s
         names = {item["fingerprint"], *(aliases or {}).get(item["fingerprint"], set())}
         if names & baseline:
             verdict.known += 1
+        elif item["fingerprint"] in expected:
+            verdict.expected += 1
         else:
             verdict.matched.append(item)
     return verdict
+
+
+# libtest's pretty output for a #[should_panic] test that panicked as it should (``ok`` in green on a terminal).
+_SHOULD_PANIC_PASSED = re.compile(rb"^test (\S+) - should panic \.\.\. (?:\x1b\[[0-9;]*m)?ok(?:\x1b\[[0-9;]*m)?\r?$",
+                                  re.MULTILINE)
+
+
+def passed_should_panic(source: str) -> frozenset[str]:
+    """The names of the ``#[should_panic]`` tests that ``source`` (a test run's output) reports as passed."""
+    try:
+        with open(source, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return frozenset(found.group(1).decode("utf-8", "replace") for found in _SHOULD_PANIC_PASSED.finditer(data))
+    except (OSError, ValueError):  # gone, unreadable, empty (mmap refuses a file of 0 bytes), not a file
+        return frozenset()
+
+
+def expected_panics(panics: Mapping[str, KeptOccurrences],
+                    passed_in: Callable[[str], frozenset[str]] = passed_should_panic) -> frozenset[str]:
+    """The panic fingerprints every occurrence of which is a ``#[should_panic]`` test's own, passed panic.
+
+    Only a group whose occurrences are all kept can be checked (a CI run's panics are few); one occurrence in a
+    thread that is no such test, or in a test that did not pass, and the group counts."""
+    passed: dict[str, frozenset[str]] = {}
+    expected = set()
+    for fingerprint, occurrences in panics.items():
+        if not occurrences.kept or occurrences.count > len(occurrences.kept):
+            continue
+        threads = [(source, json.loads(record).get("thread")) for source, record in occurrences.kept]
+        if all(thread and thread in passed.setdefault(source, passed_in(source)) for source, thread in threads):
+            expected.add(fingerprint)
+    return frozenset(expected)
 
 
 def write_summary(path: Path, verdict: Verdict) -> None:

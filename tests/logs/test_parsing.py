@@ -395,3 +395,25 @@ def test_a_prefixed_json_event_is_found_by_the_scan(cli, isolated) -> None:  # t
                    '"fields":{"message":"charge failed"},"target":"shop"}\ntest api::x ... ok\n')
     groups = cli("scan", str(log), "--json").json()["groups"]
     assert [(group["level"], group["template"]) for group in groups] == [("ERROR", "charge failed")]
+
+
+def test_the_test_harness_lines_end_a_panic_and_belong_to_no_record_before_them() -> None:
+    """Under ``cargo test -- --nocapture`` only the first panic of a process gets the RUST_BACKTRACE note: the next
+    one is followed straight by libtest's report, which is no part of its message."""
+    text = (
+        "2026-12-02T20:17:25.245115Z ERROR shop: query failed error_code=\"DB\"\n"
+        "test tests::queries ... ok\n"
+        "thread 'tests::total_overflows' panicked at src/cart.rs:88:17:\n"
+        "attempt to add with overflow\n"
+        "test tests::total_overflows - should panic ... ok\n"
+        "running 2 tests\n"
+        "test result: ok. 2 passed; 0 failed\n"
+    )
+    found = [item for _, item in records(text)]
+    assert all(isinstance(item, LogRecord) for item in found)
+    error, harness, panic, *rest = found
+    assert (error.level, error.message) == ("ERROR", "query failed")  # type: ignore[union-attr]
+    assert (panic.level, panic.message, panic.thread) == ("PANIC", "attempt to add with overflow", "tests::total_overflows")  # type: ignore[union-attr]
+    assert [item.message for item in [harness, *rest]] == [  # type: ignore[union-attr]
+        "test tests::queries ... ok", "test tests::total_overflows - should panic ... ok", "running 2 tests",
+        "test result: ok. 2 passed; 0 failed"]

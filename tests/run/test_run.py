@@ -182,7 +182,7 @@ def test_fail_on_new_gates_a_ci_job(cli: Any, tmp_path: Path) -> None:
     doc = cli("run", "--dry-run", "--log", str(log), "--fail-on", "new", "--db", str(throwaway), "--json").json()
     [matched] = doc["fail_on"]["matched"]
     assert doc["fail_on"] == {"kind": "new", "message": "--fail-on new: this run detected 1 new (exit code 3)",
-                              "matched": [matched], "known": 0}
+                              "matched": [matched], "known": 0, "expected": 0}
     assert (matched["kind"], matched["level"], matched["count"]) == ("new", "ERROR", 4)  # the incident's four lines
     assert doc["exit_code"] == 3
     spike = cli("run", "--dry-run", "--log", str(log), "--fail-on", "spike", "--db", str(throwaway))
@@ -313,3 +313,44 @@ def test_old_run_records_are_pruned(cli: Any, tmp_path: Path, monkeypatch: pytes
     rows = db(tmp_path).execute("SELECT id, length(summary) FROM runs ORDER BY id").fetchall()
     assert [row[0] for row in rows] == [3, 4]
     assert all(row[1] < 2000 for row in rows)  # a summary stays small: a week of ticks is a few megabytes
+
+
+CARGO_TEST_OUTPUT = """\
+running 4 tests
+thread 'tests::rejects_an_empty_cart' panicked at src/cart.rs:41:9:
+a cart needs at least one item
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+test tests::parses_an_order ... ok
+test tests::rejects_an_empty_cart - should panic ... ok
+thread 'tests::total_overflows' panicked at src/cart.rs:88:17:
+attempt to add with overflow
+test tests::total_overflows - should panic ... \x1b[32mok\x1b[0m
+test tests::applies_a_discount ... ok
+
+test result: ok. 4 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+"""
+
+
+def test_panics_of_should_panic_tests_that_passed_do_not_trip_the_gate(cli: Any, tmp_path: Path) -> None:
+    log = tmp_path / "test-output.log"
+    log.write_text(CARGO_TEST_OUTPUT)
+    summary = tmp_path / "summary.md"
+    result = cli("run", "--dry-run", "--log", str(log), "--fail-on", "new", "--summary", str(summary), "--json")
+    assert result.exit_code == 0, result.stdout
+    doc = result.json()
+    assert doc["fail_on"] == {"kind": "new", "message": None, "matched": [], "known": 0, "expected": 2}
+    assert summary.read_text() == "### aimon: no new errors (2 expected panic(s) of #[should_panic] tests)\n"
+
+
+def test_a_panic_outside_a_passed_should_panic_test_still_trips_the_gate(cli: Any, tmp_path: Path) -> None:
+    log = tmp_path / "test-output.log"
+    unexpected = CARGO_TEST_OUTPUT.replace(  # the same panic site, but in a test that was not expected to panic
+        "test tests::applies_a_discount ... ok\n",
+        "thread 'tests::applies_a_discount' panicked at src/cart.rs:88:17:\nattempt to add with overflow\n"
+        "test tests::applies_a_discount ... FAILED\n",
+    ).replace("thread 'tests::rejects_an_empty_cart' panicked", "thread 'main' panicked")  # and one in no test at all
+    log.write_text(unexpected)
+    result = cli("run", "--dry-run", "--log", str(log), "--fail-on", "new", "--json")
+    assert result.exit_code == 3
+    matched = {item["template"].splitlines()[0][:40] for item in result.json()["fail_on"]["matched"]}
+    assert len(matched) == 2 and result.json()["fail_on"]["expected"] == 0

@@ -9,7 +9,7 @@ import orjson
 
 from aimon.logs.parsing.jsonlog import record_from_json
 from aimon.logs.parsing.panics import parse_header
-from aimon.logs.parsing.starts import starts_record
+from aimon.logs.parsing.starts import is_harness_line, starts_record
 from aimon.logs.parsing.textlog import parse_text
 from aimon.model import LogRecord
 
@@ -124,8 +124,11 @@ def _prefixed_json(text: str, error_code_fields: Sequence[str]) -> LogRecord | N
     """A JSON event printed after other output on the same line (libtest's ``test x ... `` or cargo's progress, when
     a test's log line and the harness's own text share a line); None when the line is not one."""
     found = _JSON_EVENT_START.search(text, 1)
-    if found is None or starts_record(text[: found.start()] + " x", None):
-        return None  # no JSON event in it, or it is a text record of its own whose message ends in JSON
+    if found is None:
+        return None
+    before = text[: found.start()]
+    if starts_record(before + " x", None) and not is_harness_line(before):
+        return None  # a text record of its own whose message ends in JSON
     try:
         return _parse_json(text[found.start():], error_code_fields)
     except Malformed:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from aimon.logs.parsing.jsonlog import split_location
+from aimon.logs.parsing.starts import LIBTEST_LINE
 from aimon.logs.parsing.timestamps import DATED_START
 from aimon.model import LogRecord
 
@@ -27,8 +28,10 @@ _NEW_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::\d+)?:$")
 _FRAME_RE = re.compile(r"^\s+(?:\d+:\s|at\s)")
 _NOTE_PREFIX = "note: "
 _BACKTRACE_HEADER = "stack backtrace:"
-# Lines that start something else: a JSON event, a timestamped line, another panic.
-_NEXT_RECORD_RE = re.compile(rf"^\s*(?:\{{|{DATED_START}\d{{2}}:|thread '[^']*'(?: \(\d+\))? panicked at )")
+# Lines that start something else: a JSON event, a timestamped line, another panic, the test harness's report.
+_NEXT_RECORD_RE = re.compile(
+    rf"^\s*(?:\{{|{DATED_START}\d{{2}}:|thread '[^']*'(?: \(\d+\))? panicked at )|^{LIBTEST_LINE}"
+)
 MAX_BLOCK_LINES = 400
 MAX_MESSAGE_LINES = 64
 

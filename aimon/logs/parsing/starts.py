@@ -11,7 +11,8 @@ event before them. A line *starts* a record when it begins like one in the file'
   in such a file dated lines start records too; in a dated file, a line that opens like a WARN or ERROR event
   without a time starts one as well (an error is never hidden inside the record before it);
 
-and, whatever the shape, a JSON event (a line that is one ``{…}`` object) or a Rust panic header. The shape is the one of the first text record
+and, whatever the shape, a JSON event (a line that is one ``{…}`` object), a Rust panic header, or a line of the test
+harness (``test x ... ok``, ``running 4 tests``). The shape is the one of the first text record
 that opened with one of them (:class:`~aimon.logs.parsing.assembler.RecordAssembler` keeps it). A line that starts
 neither way (``retry scheduled status=502``, ``HINT: …``, ``</html>``) continues the text record before it, up to
 :data:`MAX_CONTINUATION_LINES` lines; a text record that did not open with a known start (a bare ``Got msg`` line)
@@ -40,8 +41,10 @@ _LEVEL_LINE = rf"{_ANSI}(?:{UPTIME}{_ANSI} )?{_ANSI} ?(?:TRACE|DEBUG|INFO|WARN|E
 # In a dated file a line without a time that opens like a WARN or ERROR event (stderr of a child process, a second
 # subscriber set up .without_time()) still starts a record: taking it for a continuation would hide an error.
 _BARE_PROBLEM_LINE = rf"{_ANSI} ?(?:WARN|ERROR){_ANSI} +[A-Za-z_]"
+# The test harness's own lines (``cargo test``): they belong to no event before them, and a panic's message ends there.
+LIBTEST_LINE = r"(?:test \S+ (?:- should panic )?\.\.\. |running \d+ tests?$|test result: |---- \S+ stdout ----$|failures:$)"
 # A JSON event is one whole object on its line: a lone ``{`` (a pretty-printed dump inside a message) is not one.
-_OTHER_LINE = r"(?:\{.*\}\s*$|\s*thread '[^']*'(?: \(\d+\))? panicked at )"
+_OTHER_LINE = rf"(?:\{{.*\}}\s*$|\s*thread '[^']*'(?: \(\d+\))? panicked at |{LIBTEST_LINE})"
 
 
 def _both(pattern: str) -> tuple[re.Pattern[str], re.Pattern[bytes]]:
@@ -65,6 +68,14 @@ def starts_record(line: bytes | bytearray | str, shape: str | None) -> bool:
     return _pick(_STARTS_DATED if shape == DATED else _STARTS_ANY, line)
 
 
+_LIBTEST_RE = re.compile(LIBTEST_LINE)
+
+
+def is_harness_line(line: str) -> bool:
+    """Is ``line`` one of the test harness's own (``test x ... ok``, ``running 4 tests``)?"""
+    return _LIBTEST_RE.match(line) is not None
+
+
 def text_shape(line: bytes | bytearray | str, shape: str | None) -> str | None:
     """The shape of a text record that opens with ``line`` in a file of ``shape``: ``dated``, ``level``, or ``None``
     when ``line`` does not open one (it then takes no continuation lines)."""
@@ -75,4 +86,4 @@ def text_shape(line: bytes | bytearray | str, shape: str | None) -> str | None:
     return None
 
 
-__all__ = ["DATED", "LEVEL", "MAX_CONTINUATION_LINES", "MAX_RECORD_BYTES", "starts_record", "text_shape"]
+__all__ = ["DATED", "LEVEL", "MAX_CONTINUATION_LINES", "MAX_RECORD_BYTES", "is_harness_line", "starts_record", "text_shape"]
