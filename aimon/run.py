@@ -25,7 +25,7 @@ from aimon.lock import lock_path, try_lock
 from aimon.runtime import Context
 from aimon.state import groups, runs, summary
 from aimon.state.db import iso, transaction, utcnow
-from aimon.tools.gate import KINDS, Gate, Verdict, expected_panics, judge, write_summary
+from aimon.tools.gate import KINDS, Gate, Verdict, expected_panics, judge, window_detections, write_summary
 
 if TYPE_CHECKING:
     from aimon.tools.metrics import RunFigures
@@ -248,7 +248,8 @@ def _run(ctx: Context, tick: Tick, fail_on: str | None, gate: Gate) -> RunResult
         result.stages.append(_stage(ctx, name, stage, tick))
     result.detections = summary.detections_after(ctx.db, first_detection, utcnow())
     if fail_on is not None:
-        found = [dict(row) for row in summary.detected_after(ctx.db, first_detection, utcnow())]
+        found = _window_found(ctx, result) if tick.since is not None else [
+            dict(row) for row in summary.detected_after(ctx.db, first_detection, utcnow())]
         aliases: dict[str, set[str]] = {}
         for alias, target in groups.alias_targets(ctx.db).items():
             aliases.setdefault(target, set()).add(alias)
@@ -262,6 +263,19 @@ def _run(ctx: Context, tick: Tick, fail_on: str | None, gate: Gate) -> RunResult
     result.finished_at = iso(utcnow())
     _finish(ctx, run_id, result)
     return result
+
+
+def _window_found(ctx: Context, result: RunResult) -> list[dict[str, Any]]:
+    """``run --since --fail-on``: the groups of the window, judged against what the state file knows."""
+    scan = next((stage.result for stage in result.stages if stage.name == "scan" and stage.result is not None), None)
+
+    def state_of(fingerprint: str) -> tuple[str, str | None] | None:
+        row = groups.age_and_state(ctx.db, groups.canonical(ctx.db, fingerprint))
+        return None if row is None else (row["state"], row["state_until"])
+
+    now = utcnow()
+    return window_detections(scan.groups if scan is not None else [], state_of,
+                             lambda state, until: groups.is_ignored(state, until, now))
 
 
 def _stage(ctx: Context, name: str, stage: Stage, tick: Tick) -> StageOutcome:

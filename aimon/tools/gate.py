@@ -112,6 +112,27 @@ def judge(kind: str, detections: Sequence[dict[str, Any]], baseline: frozenset[s
     return verdict
 
 
+def window_detections(found: Sequence[dict[str, Any]], state_of: Callable[[str], tuple[str, str | None] | None],
+                      ignored: Callable[[str, str | None], bool]) -> list[dict[str, Any]]:
+    """What ``run --since`` would detect in its window (a read-only read that records nothing): a group the state
+    file has never seen is ``new``, a resolved one a ``regression``, an ignored or active one nothing. A spike needs
+    the counts that only an incremental scan records, so a window has none."""
+    detected = []
+    for group in found:
+        state = state_of(group["fingerprint"])
+        if state is None:
+            kind = "new"
+        elif ignored(*state):
+            continue
+        elif state[0] == "resolved":
+            kind = "regression"
+        else:
+            continue
+        detected.append({"kind": kind, "fingerprint": group["fingerprint"], "count": group["count"],
+                         "level": group["level"], "error_code": group.get("error_code"), "template": group["template"]})
+    return detected
+
+
 # libtest's pretty output for a #[should_panic] test that panicked as it should (``ok`` in green on a terminal).
 _SHOULD_PANIC_PASSED = re.compile(rb"^test (\S+) - should panic \.\.\. (?:\x1b\[[0-9;]*m)?ok(?:\x1b\[[0-9;]*m)?\r?$",
                                   re.MULTILINE)

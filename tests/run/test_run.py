@@ -354,3 +354,19 @@ def test_a_panic_outside_a_passed_should_panic_test_still_trips_the_gate(cli: An
     assert result.exit_code == 3
     matched = {item["template"].splitlines()[0][:40] for item in result.json()["fail_on"]["matched"]}
     assert len(matched) == 2 and result.json()["fail_on"]["expected"] == 0
+
+
+def test_run_since_gates_on_the_window_against_what_the_state_knows(cli: Any, tmp_path: Path) -> None:
+    log = incident_log(tmp_path / "test-output.log")
+    db = tmp_path / "state.db"
+    fresh = cli("run", "--since", "1h", "--log", str(log), "--fail-on", "new", "--db", str(db), "--json")
+    assert fresh.exit_code == 3  # never seen by this state file: new
+    [matched] = fresh.json()["fail_on"]["matched"]
+    assert (matched["kind"], matched["count"], matched["level"]) == ("new", 4, "ERROR")
+    assert cli("run", "--log", str(log), "--db", str(db)).exit_code == 0  # the incremental tick records it
+    known = cli("run", "--since", "1h", "--log", str(log), "--fail-on", "any", "--db", str(db))
+    assert known.exit_code == 0 and "--fail-on any: no such detection in this run." in known.stdout
+    assert cli("resolve", matched["fingerprint"], "--db", str(db)).exit_code == 0
+    back = cli("run", "--since", "1h", "--log", str(log), "--fail-on", "any", "--db", str(db), "--json")
+    assert back.exit_code == 3 and [item["kind"] for item in back.json()["fail_on"]["matched"]] == ["regression"]
+    assert cli("run", "--since", "1h", "--log", str(log), "--fail-on", "new", "--db", str(db)).exit_code == 0
