@@ -16,6 +16,8 @@ from aimon.state.db import iso
 
 SEEN_HEADS_KEPT = 64  # first-line hashes remembered per file source
 _SEEN_HEADS = "files.seen_heads:{source}"
+_MALFORMED = "files.malformed:{source}"
+MALFORMED_REASONS_KEPT = 5  # the most frequent reasons kept per source
 _UNCONFIGURED = "unconfigured.{channel}"
 _DISCORD_GONE = "discord.webhook_gone"
 _GITHUB_SEARCHES = "github.search_times"
@@ -50,6 +52,29 @@ def remember_heads(conn: sqlite3.Connection, source: str, heads: Sequence[str | 
     fresh = [head for head in heads if head and head not in current]
     if fresh:
         _set(conn, _SEEN_HEADS.format(source=source), json.dumps((current + fresh)[-SEEN_HEADS_KEPT:], separators=(",", ":")))
+
+
+# ------------------------------------------------------------------------------------- files: lines that were not read
+
+
+def count_malformed(conn: sqlite3.Connection, source: str, reasons: dict[str, int], at: datetime) -> None:
+    """Add the malformed lines a read of ``source`` skipped (by reason) to its running count."""
+    if not reasons:
+        return
+    key = _MALFORMED.format(source=source)
+    raw = _get(conn, key)
+    known: dict[str, Any] = {"count": 0, "reasons": {}} if raw is None else json.loads(raw)
+    merged = dict(known["reasons"])
+    for reason, count in reasons.items():
+        merged[reason] = merged.get(reason, 0) + count
+    kept = dict(sorted(merged.items(), key=lambda item: (-item[1], item[0]))[:MALFORMED_REASONS_KEPT])
+    _set(conn, key, json.dumps({"count": known["count"] + sum(reasons.values()), "reasons": kept, "last_at": iso(at)}))
+
+
+def malformed_by_source(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Per source: malformed lines skipped so far (``count``), the most frequent ``reasons`` and when the last was."""
+    rows = conn.execute("SELECT key, value FROM meta WHERE key LIKE 'files.malformed:%'").fetchall()
+    return {key.split(":", 1)[1]: dict(json.loads(value)) for key, value in rows}
 
 
 # ------------------------------------------------------------------------------- delivery channels: said once, gone

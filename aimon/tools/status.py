@@ -14,7 +14,7 @@ from typing import Any
 
 from aimon.config import Settings
 from aimon.runtime import Context
-from aimon.state import checkpoints, runs, summary
+from aimon.state import checkpoints, meta, runs, summary
 from aimon.state.db import iso, parse_iso, utcnow
 
 TOP = 5  # fingerprints shown per list
@@ -121,6 +121,10 @@ def _sources(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     for item in health.values():
         shown.append({"source": item.source, "kind": "file", "offset": 0, "last_record_at": None, "checked_at": item.checked_at,
                       "exists": False, "size": None, "bytes_behind": None, "seconds_behind": None, **_health(item)})
+    # Lines of a source that could not be read: skipped, never silently taken for something else.
+    malformed = meta.malformed_by_source(conn)
+    for entry in shown:
+        entry["malformed"] = malformed.get(entry["source"])
     shown.sort(key=lambda entry: entry["up"] is not False)  # failing first
     return shown
 

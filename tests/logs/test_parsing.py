@@ -306,6 +306,10 @@ def test_old_panic_with_a_multi_line_quoted_message() -> None:
         (b"2024-01-02T03:04:05Z ERROR a\x00b", "NUL byte in line"),
         (b"", "empty line"),
         (b"x" * (1 << 20) + b"y", "line longer than 1048576 bytes"),
+        # JSON that matches the event format only in part: read as INFO text before, silently
+        (b'{"timestamp":"2026-01-01T10:00:00Z","level":"BOGUS","fields":{"message":"x"}}', "JSON event with an unreadable level"),
+        (b'{"timestamp":"2026-01-01T10:00:00Z","level":{"name":"ERROR"},"fields":{"message":"x"}}', "JSON event with an unreadable level"),
+        (b'{"timestamp":"2026-01-01T10:00:00Z","fields":{"message":"x"},"target":"shop"}', "JSON event without a level"),
     ],
 )
 def test_malformed_lines_raise_malformed(line: bytes, reason: str) -> None:

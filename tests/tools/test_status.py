@@ -301,3 +301,22 @@ def test_merged_fingerprints_are_listed_and_counted_once(cli: Any, tmp_path: Pat
     assert shown["by_state"] == {"active": 2, "resolved": 0, "ignored": 0}
     assert [row["fingerprint"] for row in shown["recent"]] == ["bbbb000000000002", "aaaa000000000001"]
     assert [row["fingerprint"] for row in shown["frequent"]] == ["aaaa000000000001", "bbbb000000000002"]
+
+
+def test_malformed_lines_are_counted_per_source_and_shown(cli: Any, tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    event = '{"timestamp":"2026-03-01T10:00:00Z","level":"ERROR","fields":{"message":"payment failed"},"target":"shop"}\n'
+    log.write_text(event + '{"timestamp":"2026-03-01T10:00:01Z","level":"ERROR","fields":{"message":"cut\n'
+                   + '{"timestamp":"2026-03-01T10:00:02Z","level":"BOGUS","fields":{"message":"x"}}\n' + event)
+    assert cli("scan", str(log)).exit_code == 0
+    assert cli("scan", str(log)).exit_code == 0  # nothing new: counted once
+    [source] = cli("status", "--json").json()["sources"]
+    assert source["malformed"] == {"count": 2, "last_at": source["malformed"]["last_at"], "reasons": {
+        "JSON event with an unreadable level": 1, "invalid JSON (unexpected end of data)": 1}}
+    with log.open("a") as handle:
+        handle.write("[1, 2]\n")
+    assert cli("scan", str(log)).exit_code == 0
+    [source] = cli("status", "--json").json()["sources"]
+    assert source["malformed"]["count"] == 3 and source["malformed"]["reasons"]["JSON array where an object belongs"] == 1
+    text = cli("status").stdout
+    assert f"Malformed lines skipped in {log}" in text and "JSON event with an unreadable level (1)" in text

@@ -86,7 +86,7 @@ def _sources(console: Console, sources: list[dict[str, Any]]) -> None:
         console.print("Sources: nothing read yet.")
         return
     table = Table(title="Sources", title_justify="left")
-    for column in ("source", "health", "offset", "behind", "lag", "last record", "checked"):
+    for column in ("source", "health", "offset", "behind", "lag", "malformed", "last record", "checked"):
         table.add_column(column, overflow="fold")
     for source in sources:
         behind = "missing" if not source["exists"] else _size(source["bytes_behind"])
@@ -100,10 +100,16 @@ def _sources(console: Console, sources: list[dict[str, Any]]) -> None:
             str(source["offset"]) if source["kind"] == "file" else str(source.get("loki_ns") or "-"),
             behind,
             _seconds(source["seconds_behind"]),
+            Text(f"{source['malformed']['count']:,}", style="yellow") if source.get("malformed") else "-",
             source["last_record_at"] or "-",
             source["checked_at"] or "-",
         )
     console.print(table)
+    for source in sources:
+        if source.get("malformed"):
+            reasons = ", ".join(f"{reason} ({count:,})" for reason, count in source["malformed"]["reasons"].items())
+            console.print(Text(f"Malformed lines skipped in {source['source']} (last {source['malformed']['last_at']}): "
+                               f"{reasons}", style="yellow"))
 
 
 def _deliveries(console: Console, deliveries: dict[str, Any]) -> None:

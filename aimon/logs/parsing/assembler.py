@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from aimon.logs.parsing.jsonlog import record_from_json
-from aimon.logs.parsing.lines import MAX_LINE_BYTES, Malformed, decode, parse_decoded
+from aimon.logs.parsing.lines import MAX_LINE_BYTES, Malformed, check_event, decode, parse_decoded
 from aimon.logs.parsing.panics import HEADER_RE, PanicBlock, parse_header
 from aimon.logs.parsing.starts import MAX_CONTINUATION_LINES, MAX_RECORD_BYTES, starts_record, text_shape
 from aimon.logs.parsing.textlog import parse_text
@@ -161,6 +161,10 @@ class RecordAssembler:
         except orjson.JSONDecodeError:
             return None
         if not isinstance(value, dict):
+            return None
+        try:
+            check_event(value)
+        except Malformed:
             return None
         record = record_from_json(value, line.decode("utf-8").rstrip("\r\n"), self.error_code_fields)
         if record.ts is not None:

@@ -25,6 +25,8 @@ _NUMERIC_LEVELS = ((60, "FATAL"), (50, "ERROR"), (40, "WARN"), (30, "INFO"), (20
 _LEVEL_ALIASES = {
     "WARNING": "WARN", "ERR": "ERROR", "CRITICAL": "FATAL", "CRIT": "FATAL", "EMERG": "FATAL", "ALERT": "FATAL",
     "SEVERE": "ERROR", "NOTICE": "INFO", "INFORMATION": "INFO", "FINE": "DEBUG", "PANIC": "PANIC",
+    "EMERGENCY": "FATAL", "VERBOSE": "TRACE", "FINER": "TRACE", "FINEST": "TRACE", "DBG": "DEBUG", "INF": "INFO",
+    "WRN": "WARN", "FTL": "FATAL", "TRC": "TRACE",
 }
 _LEVELS = {name: name for name in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")}
 _LOCATION_RE = re.compile(r"^(.*?):(\d+)(?::(\d+))?$")

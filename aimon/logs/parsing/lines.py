@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from aimon.logs.parsing.jsonlog import record_from_json
+from aimon.logs.parsing.jsonlog import normalize_level, record_from_json
 from aimon.logs.parsing.panics import parse_header
 from aimon.logs.parsing.starts import is_harness_line, starts_record
 from aimon.logs.parsing.textlog import parse_text
@@ -70,7 +70,18 @@ def _parse_json(text: str, error_code_fields: Sequence[str]) -> LogRecord:
         raise Malformed(f"invalid JSON ({str(exc).split(':')[0]})") from None
     if not isinstance(value, dict):
         raise Malformed(f"JSON {_json_kind(value)} where an object belongs")
+    check_event(value)
     return record_from_json(value, text, error_code_fields)
+
+
+def check_event(event: dict[str, object]) -> None:
+    """A JSON event that matches the log format only in part is malformed, not an INFO line: a ``level`` that is no
+    level, or tracing's ``fields`` with no level beside them."""
+    if "level" in event:
+        if normalize_level(event["level"]) is None:
+            raise Malformed("JSON event with an unreadable level")
+    elif isinstance(event.get("fields"), dict) and not {"severity", "lvl"} & event.keys():
+        raise Malformed("JSON event without a level")
 
 
 def _looks_like_json_value(stripped: str) -> bool:
@@ -135,4 +146,4 @@ def _prefixed_json(text: str, error_code_fields: Sequence[str]) -> LogRecord | N
         return None
 
 
-__all__ = ["FORMATS", "MAX_LINE_BYTES", "Malformed", "decode", "parse_decoded", "parse_line"]
+__all__ = ["FORMATS", "MAX_LINE_BYTES", "Malformed", "check_event", "decode", "parse_decoded", "parse_line"]

@@ -175,9 +175,12 @@ def _read_and_commit(ctx: Context, aggregator: Aggregator, task: ReadTask, check
                                                                    reached.head_hash, reached.offset)
     heads = [*remember, task.head_hash or ""]
 
+    malformed = dict(batch.malformed_reasons)
+
     def write(conn: sqlite3.Connection) -> None:
         checkpoints.save_checkpoint(conn, reached)
         meta.remember_heads(conn, source, heads)
+        meta.count_malformed(conn, source, malformed, ctx.now())
 
     aggregator.commit(None if unchanged else write)
     return outcome, reached
