@@ -17,6 +17,7 @@ from aimon.config.settings import (
     LLMSettings,
     Settings,
     SourceSettings,
+    Symptoms,
     Thresholds,
     hide_credentials,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Secret",
     "Settings",
     "SourceSettings",
+    "Symptoms",
     "Thresholds",
     "Var",
     "env_example",

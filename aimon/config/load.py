@@ -19,9 +19,11 @@ from aimon.config.settings import (
     DiscordSettings,
     FingerprintRule,
     GitHubSettings,
+    GuardSettings,
     LLMSettings,
     Settings,
     SourceSettings,
+    Symptoms,
     Thresholds,
     hide_credentials,
 )
@@ -68,7 +70,42 @@ _TOML_SCHEMA: dict[str, Any] = {
         "redaction": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"patterns": {"type": "array", "items": {"type": "string"}}},
+            "properties": {
+                "patterns": {"type": "array", "items": {"type": "string"}},
+                "emails": {"type": "boolean"},
+                "ips": {"enum": ["none", "public", "all"]},
+            },
+        },
+        "autofix": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "test_env": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},
+                "guard": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "paths": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                        "crates": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},
+                        "macros": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},
+                        "disable": {"type": "array", "items": {"type": "string", "pattern": "^[a-z][a-z-]*$"}},
+                        "max_lines": {"type": "integer", "minimum": 1},
+                        "max_files": {"type": "integer", "minimum": 1},
+                        "max_chars": {"type": "integer", "minimum": 1},
+                        "max_line_chars": {"type": "integer", "minimum": 1},
+                    },
+                },
+            },
+        },
+        "symptoms": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "same_request": {"type": "boolean"},
+                "report_targets": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "report_messages": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            },
         },
         "thresholds": {
             "type": "object",
@@ -149,6 +186,7 @@ def load_settings(
         # asked for by name is not: its redaction patterns may be what keeps a secret on the machine.
         raise ConfigError(f"AIMON_CONFIG={values['config_path']}: no such file. Point it at an existing aimon.toml or unset it.")
     toml_data = _load_toml(values["config_path"])
+    values.update(_autofix_values(toml_data.get("autofix", {})))
     warnings = unknown_variables([*environment, *file_values])
     return _build(values, {**_toml_values(toml_data), "warnings": warnings})
 
@@ -199,11 +237,24 @@ def _build(values: Mapping[str, Any], data_rules: Mapping[str, Any]) -> Settings
     return Settings(**top, **built, **data_rules)
 
 
+def _autofix_values(table: Mapping[str, Any]) -> dict[str, Any]:
+    """``[autofix]`` of aimon.toml as settings of the autofix group (keyed by dotted path, like the variables)."""
+    guard: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in table.get("guard", {}).items()}
+    return {"autofix.guard": GuardSettings(**guard), "autofix.test_env": tuple(table.get("test_env", ()))}
+
+
 def _toml_values(data: Mapping[str, Any]) -> dict[str, Any]:
     catalog = {
         str(code): CatalogEntry(code=str(code), **entry) for code, entry in data.get("catalog", {}).items()
     }
     rules = tuple(FingerprintRule(**rule) for rule in data.get("fingerprint", {}).get("rules", []))
-    patterns = tuple(data.get("redaction", {}).get("patterns", []))
+    redaction = data.get("redaction", {})
+    patterns = tuple(redaction.get("patterns", []))
     thresholds = Thresholds(**data.get("thresholds", {}))
-    return {"catalog": catalog, "fingerprint_rules": rules, "redaction_patterns": patterns, "thresholds": thresholds}
+    symptom_values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in data.get("symptoms", {}).items()}
+    symptoms = Symptoms(**symptom_values)
+    return {
+        "catalog": catalog, "fingerprint_rules": rules, "redaction_patterns": patterns, "thresholds": thresholds,
+        "symptoms": symptoms,
+        "redaction_emails": redaction.get("emails", True), "redaction_ips": redaction.get("ips", "public"),
+    }

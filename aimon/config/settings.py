@@ -69,6 +69,23 @@ class GitHubSettings:
 
 
 @dataclass(frozen=True)
+class GuardSettings:
+    """How a repository widens or tightens the autofix guard (``[autofix.guard]`` in aimon.toml).
+
+    ``max_lines`` and ``max_files`` of 0 keep ``AIMON_AUTOFIX_MAX_LINES`` / ``_MAX_FILES``; the rest have safe defaults.
+    """
+
+    paths: tuple[str, ...] = ()  # globs allowed on top of AIMON_AUTOFIX_PATHS
+    crates: tuple[str, ...] = ()  # crates a fix may start using in a file
+    macros: tuple[str, ...] = ()  # macros a fix may start invoking in a file
+    disable: tuple[str, ...] = ()  # rule ids turned off
+    max_lines: int = 0
+    max_files: int = 0
+    max_chars: int = 4000
+    max_line_chars: int = 200
+
+
+@dataclass(frozen=True)
 class AutofixSettings:
     """Whether and how autofix proposes draft pull requests."""
 
@@ -82,6 +99,8 @@ class AutofixSettings:
     max_lines: int
     max_files: int
     git_author: str
+    guard: GuardSettings = GuardSettings()
+    test_env: tuple[str, ...] = ()  # variables passed to the test command on top of its clean environment
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,17 @@ class Thresholds:
     spike_factor: float = 5.0
     spike_min_count: int = 10
     spike_warmup_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class Symptoms:
+    """Which error-level events fold into the root error of their request (``[symptoms]`` in aimon.toml): a symptom
+    is counted on its root's group and gets no group, alert, issue or LLM call of its own."""
+
+    enabled: bool = True
+    same_request: bool = True  # any error-level event after the request's root error; False: only response reports
+    report_targets: tuple[str, ...] = ("tower_http::trace::on_failure",)  # a target that only reports a failed response
+    report_messages: tuple[str, ...] = ("response failed",)  # a message (its start, any case) that only reports one
 
 
 @dataclass(frozen=True)
@@ -137,7 +167,10 @@ class Settings:
     catalog: Mapping[str, CatalogEntry] = field(default_factory=dict)
     fingerprint_rules: tuple[FingerprintRule, ...] = ()
     redaction_patterns: tuple[str, ...] = ()
+    redaction_emails: bool = True  # [redaction] emails: mask e-mail addresses in what leaves the machine
+    redaction_ips: str = "public"  # [redaction] ips: none | public | all (private and loopback addresses name hosts)
     thresholds: Thresholds = Thresholds()
+    symptoms: Symptoms = Symptoms()
     warnings: tuple[str, ...] = ()  # said on stderr by the command line: e.g. an AIMON_* name that is not a setting
 
     def value(self, path: str) -> object:

@@ -1,9 +1,10 @@
-"""The one gate every outgoing text passes: LLM prompts, Discord payloads, GitHub titles, bodies and comments.
+"""The one gate every outgoing text passes: LLM prompts, Discord payloads (content, embeds, file names), GitHub
+titles, bodies and comments, the autofix pull request and its patch context.
 
-A stage that builds a message takes its redactor from :meth:`Egress.redactor` (built-in patterns and the user's
-``[redaction] patterns``, one numbering per message); the remote adapters run :meth:`Egress.text` /
-:meth:`Egress.obj` over what they send, so that a message built without it still leaves masked. Placeholders already
-in a text stay as they are, and new ones are numbered after them.
+A stage that builds a message takes its redactor from :meth:`Egress.redactor` (built-in detectors, the user's
+``[redaction] patterns`` and the e-mail/IP choice, one numbering per message); the remote adapters run
+:meth:`Egress.text` / :meth:`Egress.obj` over what they send, so that a message built without it still leaves masked.
+Placeholders already in a text stay as they are, and new ones are numbered after them.
 """
 
 from __future__ import annotations
@@ -13,29 +14,31 @@ from collections.abc import Sequence
 from typing import Any
 
 from aimon.config import Settings
-from aimon.redact import Redactor
+from aimon.redact import IP_MODES, Redactor
 
 
 class Egress:
-    """Redaction with the built-in patterns and the user's, for everything that leaves the machine."""
+    """Redaction with the built-in detectors and the user's patterns, for everything that leaves the machine."""
 
-    def __init__(self, patterns: Sequence[str] = ()) -> None:
+    def __init__(self, patterns: Sequence[str] = (), *, emails: bool = True, ips: str = "public") -> None:
         self._patterns = tuple(patterns)
+        self._emails = emails
+        self._ips = ips
+        if ips not in IP_MODES:  # a bad choice fails here, not at the first message
+            raise ValueError(f"ips={ips!r}: expected one of {', '.join(IP_MODES)}")
 
     @classmethod
     def of(cls, settings: Settings) -> Egress:
-        """The gate for these settings (their ``aimon.toml`` redaction patterns)."""
-        return cls(settings.redaction_patterns)
+        """The gate for these settings (their ``aimon.toml`` ``[redaction]`` table)."""
+        return cls(settings.redaction_patterns, emails=settings.redaction_emails, ips=settings.redaction_ips)
 
     def redactor(self) -> Redactor:
         """A fresh redactor for one message (the same value gets the same placeholder throughout it)."""
-        return Redactor(self._patterns)
+        return Redactor(self._patterns, emails=self._emails, ips=self._ips)
 
     def text(self, text: str) -> str:
         """``text`` as it may leave: every secret masked."""
-        redactor = self.redactor()
-        redactor.number_after(text)
-        return redactor.redact(text)
+        return self.redactor().redact(text)
 
     def obj(self, data: Any, keep: tuple[str, ...] = ()) -> Any:
         """JSON-ready ``data`` (a request payload) as it may leave: every string in it masked, except under the

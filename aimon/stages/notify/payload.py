@@ -16,6 +16,7 @@ from typing import Any
 from aimon.errors import ConfigError
 from aimon.markdown import ELLIPSIS, discord_code_block, escape
 from aimon.redact import Redactor
+from aimon.remotes.egress import Egress
 from aimon.stages.delivery import Incident, severity_rank
 
 CONTENT_MAX = 2000
@@ -57,9 +58,9 @@ def parse_mention(text: str) -> tuple[str, dict[str, Any]]:
     return text, {key: [match.group("id")]}
 
 
-def alert_payload(incident: Incident, mention: str, allowed: dict[str, Any], extra_patterns: Sequence[str] = ()) -> dict[str, Any]:
+def alert_payload(incident: Incident, mention: str, allowed: dict[str, Any], gate: Egress | None = None) -> dict[str, Any]:
     """The message for one alert: a short content line (with the configured mention) and one embed."""
-    redactor = Redactor(extra_patterns)
+    redactor = (gate or Egress()).redactor()  # the gate's detectors and the user's patterns, one numbering
     label = "New panic" if incident.kind == "new" and incident.is_panic else KIND_LABELS.get(incident.kind, incident.kind)
     title = _inert(redactor, incident.title, TITLE_MAX)
     content = f"{mention} " if mention else ""
@@ -78,9 +79,9 @@ def alert_payload(incident: Incident, mention: str, allowed: dict[str, Any], ext
     return fit(redactor.redact_obj(payload))
 
 
-def digest_payload(incidents: Sequence[Incident], mention: str, allowed: dict[str, Any], extra_patterns: Sequence[str] = ()) -> dict[str, Any]:
+def digest_payload(incidents: Sequence[Incident], mention: str, allowed: dict[str, Any], gate: Egress | None = None) -> dict[str, Any]:
     """One message listing every alert of a storm, as many as fit, then how many more."""
-    redactor = Redactor(extra_patterns)
+    redactor = (gate or Egress()).redactor()  # the gate's detectors and the user's patterns, one numbering
     worst = max((incident.severity for incident in incidents), key=severity_rank, default="medium")
     lines: list[str] = []
     used = 0
@@ -123,6 +124,8 @@ def _description(redactor: Redactor, incident: Incident) -> str:
             # Cut after escaping: the escapes count towards the limit too.
             body = _cut(escape(redactor.redact(text)), SECTION_MAX)
             parts.append(f"**{heading}**\n{body}" if heading else body)
+    if incident.looks_like:
+        parts.append("\n".join(f"*{_cut(escape(redactor.redact(line)), 300)}*" for line in incident.looks_like[:2]))
     parts.append(discord_code_block(_cut(redactor.redact(incident.sample), SECTION_MAX)))
     return "\n\n".join(parts)
 
@@ -136,6 +139,8 @@ def _fields(redactor: Redactor, incident: Incident) -> list[dict[str, Any]]:
         count += f", {incident.window_count} in the window (usually {incident.baseline:.1f})"
     elif incident.window_count:
         count += f", {incident.window_count} in the window"
+    if incident.symptoms:
+        count += f" ({', '.join(incident.symptoms)})"
     fields = [
         {"name": "Severity", "value": incident.severity, "inline": True},
         {"name": "Error code", "value": value(incident.error_code), "inline": True},

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+from aimon.remotes.egress import Egress
 from aimon.runtime import Context
 from aimon.stages import delivery
 from aimon.stages.delivery import SinkResult
@@ -40,7 +41,7 @@ class Session:
                  connect: Callable[[], Any] | None) -> None:
         self.ctx, self.db, self.result, self.at, self._connect = ctx, ctx.db, result, at, connect
         self.mention, self.allowed = mention
-        self.patterns = ctx.settings.redaction_patterns
+        self.patterns = Egress.of(ctx.settings)  # the payload builders redact with the gate's redactor
         self.stopped: str | None = None
 
     @cached_property

@@ -526,7 +526,7 @@ def test_planted_secrets_and_markers_never_reach_github(cli, clock, github) -> N
     assert issue_body.count("aimon:fingerprint=") == 1  # only the real marker
     assert issue_body.endswith(MARKER)
     assert "@\u200boctocat" in issue_body
-    assert "````text\npassword=<secret-2>\n```\n# not a heading\n````" in issue_body
+    assert "````text\npassword=<secret:password#1>\n```\n# not a heading\n````" in issue_body
 
 
 def test_dry_run_shows_title_body_labels_and_changes_nothing(cli, clock, github) -> None:

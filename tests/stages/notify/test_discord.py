@@ -320,7 +320,7 @@ def test_planted_secrets_never_reach_discord(cli, clock, webhook, discord) -> No
     dry = cli("notify", "--dry-run", "--json")
 
     assert [call.request.method for call in discord.calls] == ["POST", "POST", "PATCH"]
-    assert "<secret-1>" in sent_json(discord.calls[0])["embeds"][0]["description"].replace("\\", "")
+    assert "<secret:github-token#1>" in sent_json(discord.calls[0])["embeds"][0]["description"].replace("\\", "")
     for body in [*bodies(discord.calls), dry.stdout]:
         for secret in secrets:
             assert secret not in body
