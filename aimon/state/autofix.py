@@ -70,12 +70,13 @@ def insert_attempt(
     diagnosis_id: int | None = None,
     diff: str | None = None,
     llm_used: bool = False,
+    rule: str | None = None,
 ) -> int:
-    """Record one attempt and why it ended; returns its id."""
+    """Record one attempt and why it ended (``rule``: the guard rule a refusal broke); returns its id."""
     cursor = conn.execute(
-        "INSERT INTO autofix_attempts (fingerprint, diagnosis_id, outcome, reason, diff, llm_used, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (fingerprint, diagnosis_id, outcome, reason, diff, int(llm_used), iso(at)),
+        "INSERT INTO autofix_attempts (fingerprint, diagnosis_id, outcome, reason, diff, llm_used, rule, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (fingerprint, diagnosis_id, outcome, reason, diff, int(llm_used), rule, iso(at)),
     )
     return int(cursor.lastrowid or 0)
 

@@ -184,8 +184,11 @@ def autofix_refusals(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
     """The latest autofix attempts that were refused, ineligible or failed, newest first."""
     if not _has_table(conn, "autofix_attempts"):
         return []
+    # The guard's rule id came with 008_autofix_rule.sql; a state file read as it is may not have it yet.
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(autofix_attempts)")}
+    rule = "rule" if "rule" in columns else "NULL AS rule"
     return conn.execute(
-        "SELECT fingerprint, outcome, reason, created_at FROM autofix_attempts"
+        f"SELECT fingerprint, outcome, {rule}, reason, created_at FROM autofix_attempts"
         " WHERE outcome IN ('refused', 'ineligible', 'failed') ORDER BY id DESC LIMIT ?",
         (limit,),
     ).fetchall()

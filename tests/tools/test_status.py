@@ -98,10 +98,10 @@ def test_status_json_has_exact_keys_and_never_shows_secrets(cli: Any, tmp_path: 
     assert doc["last_run"] is None
     assert {row["template"] for row in doc["fingerprints"]["recent"]} == {
         "db timeout after <num> ms",
-        "login failed password=<secret-1>",
+        "login failed password=<secret:password#1>",
     }
     ignored = cli("ignore", "bbbb")
-    assert ignored.exit_code == 0 and "password=<secret-1>" in ignored.stdout and "s3cr3t" not in ignored.stdout
+    assert ignored.exit_code == 0 and "password=<secret:password#1>" in ignored.stdout and "s3cr3t" not in ignored.stdout
 
 
 def test_empty_state(cli: Any) -> None:
@@ -208,6 +208,7 @@ def test_recent_and_frequent_fingerprints_llm_spend_refusals_and_last_run(cli: A
         {
             "fingerprint": "aaaa000000000001",
             "outcome": "refused",
+            "rule": None,
             "reason": "patch touches Cargo.toml",
             "created_at": "x",
         }

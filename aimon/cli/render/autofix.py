@@ -33,7 +33,9 @@ def render(console: Console, result: AutofixResult) -> None:
     if not result.attempts and not result.regressions:
         console.print("Nothing to fix." + (f" ({len(result.skipped)} waiting: see --json)" if result.skipped else ""))
     for attempt in result.attempts:
-        line = Text.assemble((attempt.fingerprint, "bold"), " ", (attempt.outcome, _STYLE.get(attempt.outcome, "")), f": {attempt.reason}")
+        rule = f" [{attempt.rule}]" if attempt.rule else ""  # the guard rule a refusal broke
+        line = Text.assemble((attempt.fingerprint, "bold"), " ", (attempt.outcome, _STYLE.get(attempt.outcome, "")), rule,
+                             f": {attempt.reason}")
         if attempt.pull_url:
             line.append(f" {attempt.pull_url}")
         console.print(line)

@@ -151,4 +151,5 @@ def _fingerprints(console: Console, fingerprints: dict[str, Any]) -> None:
 def _autofix(console: Console, autofix: dict[str, Any]) -> None:
     console.print(f"Autofix: {autofix['pulls']} pull requests, {len(autofix['refusals'])} recent refusals")
     for refusal in autofix["refusals"]:
-        console.print(Text(f"  {refusal['fingerprint']} {refusal['outcome']}: {refusal.get('reason') or ''}"))
+        rule = f" [{refusal['rule']}]" if refusal.get("rule") else ""  # the guard rule a refusal broke
+        console.print(Text(f"  {refusal['fingerprint']} {refusal['outcome']}{rule}: {refusal.get('reason') or ''}"))

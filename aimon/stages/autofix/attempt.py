@@ -8,6 +8,7 @@ dry-run. Every way out records its reason (:class:`Recorder`) and is posted once
 from __future__ import annotations
 
 import json
+import os
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ from aimon.runtime import Context
 from aimon.stages.autofix import guard, prompt, worktree
 from aimon.stages.autofix.edits import Edit, EditError, EditsReply, Proposal, apply_edits, unified_diff
 from aimon.stages.autofix.eligibility import Candidate, Ineligible
-from aimon.stages.autofix.pr import PullText, commit_message, pull_body, pull_title, refusal_comment
+from aimon.stages.autofix.pr import PullText, commit_message, pull_parts, pull_title, refusal_comment
 from aimon.state import autofix
 from aimon.state.db import transaction
 
@@ -39,6 +40,7 @@ class AttemptReport:
     outcome: str  # opened | proposed | ineligible | deferred | refused | failed
     reason: str
     issue_number: int | None = None
+    rule: str | None = None  # the guard rule a refusal broke
     diff: str | None = None
     branch: str | None = None
     pull_number: int | None = None
@@ -48,6 +50,7 @@ class AttemptReport:
     commented: bool = False  # the reason was posted on the issue now
     would_comment: str | None = None  # dry-run: the comment that would be posted
     error: str | None = None  # a follow-up call that failed (labels, comment); the outcome stands
+    diff_comments: int = 0  # comments that carry the rest of a diff too long for the PR body
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,17 +81,20 @@ class Recorder:
         diff: str | None = None,
         llm_used: bool = False,
         comment: bool = True,
+        rule: str | None = None,
     ) -> AttemptReport:
-        """Record one outcome; the same reason as last time adds no row (unless the model was asked again)."""
+        """Record one outcome (``rule``: the guard rule a refusal broke); the same reason as last time adds no row
+        (unless the model was asked again)."""
         conn = self.ctx.db
         reason = self.redactor.redact(reason)
         last = autofix.last_attempt(conn, fingerprint)
-        report = AttemptReport(fingerprint, outcome, reason, issue_number=issue_number, diff=diff)
+        report = AttemptReport(fingerprint, outcome, reason, issue_number=issue_number, diff=diff, rule=rule)
         # Work that was done (a worktree, a model call) is always a new row: its time is what delays the next try.
         if llm_used or outcome in WORKED or last is None or (last["outcome"], last["reason"]) != (outcome, reason):
             with transaction(conn):
                 attempt_id = autofix.insert_attempt(
-                    conn, fingerprint, outcome, reason, at=self.now, diagnosis_id=diagnosis_id, diff=diff, llm_used=llm_used
+                    conn, fingerprint, outcome, reason, at=self.now, diagnosis_id=diagnosis_id, diff=diff, llm_used=llm_used,
+                    rule=rule,
                 )
             report.recorded = True
         else:
@@ -134,8 +140,7 @@ class Attempt:
     limits: guard.Limits = field(init=False)
 
     def __post_init__(self) -> None:
-        s = self.ctx.settings.autofix
-        self.limits = guard.Limits(allowed=s.paths, max_lines=s.max_lines, max_files=s.max_files)
+        self.limits = guard.Limits.of(self.ctx.settings.autofix)
 
     def _record(self, outcome: str, reason: str, **kwargs: Any) -> AttemptReport:
         c = self.candidate
@@ -189,7 +194,8 @@ class Attempt:
         files, problem = prompt.gather(tree, self._places(), self.limits, redactor)
         if problem:
             # Found only now, in the worktree: recorded as a refusal so the next tick does not redo the work for it.
-            return self._record("refused", problem)
+            rule = problem.rule if isinstance(problem, guard.Refusal) else None
+            return self._record("refused", str(problem), rule=rule)
         try:
             answer = llm.structured(
                 purpose="autofix", fingerprint=c.fingerprint, system=prompt.system_prompt(self.limits),
@@ -218,9 +224,9 @@ class Attempt:
         if not proposal.edits:
             why = shorten(" ".join(proposal.rationale.split()), 300) or "no reason given"
             return self._record("failed", f"the model proposed no change ({why})", llm_used=True)
-        reason = guard.check_edits(tree, [(e.path, e.search, e.replace) for e in proposal.edits], self.limits)
-        if reason:
-            return self._record("refused", f"guard: {reason}", llm_used=True)
+        refusal = guard.check_edits(tree, [(e.path, e.search, e.replace) for e in proposal.edits], self.limits)
+        if refusal:
+            return self._record("refused", f"guard: {refusal}", llm_used=True, rule=refusal.rule)
         edits = [Edit(guard.normalize(e.path) or e.path, e.search, e.replace) for e in proposal.edits]
         originals = {path: prompt.read_text(tree / path) or "" for path in sorted(shown)}
         try:
@@ -230,27 +236,33 @@ class Attempt:
         if not updated:
             return self._record("failed", "the model's edits change nothing", llm_used=True)
         diff = unified_diff(originals, updated)
-        reason = guard.check_size(originals, updated, self.limits)
-        if reason:
-            return self._record("refused", f"guard: {reason}", diff=diff, llm_used=True)
+        refusal = guard.check_patch(originals, updated, self.limits)
+        if refusal:
+            return self._record("refused", f"guard: {refusal}", diff=diff, llm_used=True, rule=refusal.rule)
         for path, text in updated.items():
             with open(tree / path, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
-        return self._verify_and_ship(tree, proposal, diff, sorted(updated), base, branch)
+        return self._verify_and_ship(tree, proposal, diff, updated, base, branch)
 
     def _verify_and_ship(
-        self, tree: Path, proposal: Proposal, diff: str, paths: list[str], base: str, branch: str | None
+        self, tree: Path, proposal: Proposal, diff: str, updated: dict[str, str], base: str, branch: str | None
     ) -> AttemptReport:
         settings = self.ctx.settings
         test = None
         if settings.autofix.test_cmd.strip():
-            test = worktree.run_tests(tree, settings.autofix.test_cmd, settings.autofix.test_timeout, secret_env_names())
+            env = worktree.test_environment(os.environ, settings.autofix.test_env, secret_env_names())
+            test = worktree.run_tests(tree, settings.autofix.test_cmd, settings.autofix.test_timeout, env)
             if not test.passed:
                 how = f"timed out after {settings.autofix.test_timeout:g} s" if test.timed_out else f"exited with {test.exit_code}"
                 report = self._record("failed", f"the test command {settings.autofix.test_cmd!r} {how} with the fix applied",
                                       diff=diff, llm_used=True)
                 report.test = {**test.to_json(), "output_tail": self.recorder.redactor.redact(test.output_tail)}
                 return report
+            rewritten = _rewritten(tree, updated)
+            if rewritten:
+                # What would be committed is no longer what the guard passed (a formatter, or the code under test).
+                return self._record("failed", f"the test command changed {', '.join(rewritten)} after the guard passed it",
+                                    diff=diff, llm_used=True)
         if self.mode != "pr":
             note = "tests passed" if test else "not tested: AIMON_AUTOFIX_TEST_CMD is not set"
             report = self._record("proposed", f"dry-run: would open a draft pull request ({note})", diff=diff,
@@ -258,7 +270,7 @@ class Attempt:
             report.test = test.to_json() if test else None
             return report
         assert test is not None and branch is not None  # pr mode requires a test command (checked up front)
-        return self._ship(tree, proposal, diff, paths, base, branch, test)
+        return self._ship(tree, proposal, diff, sorted(updated), base, branch, test)
 
     def _ship(self, tree: Path, proposal: Proposal, diff: str, paths: list[str], base: str, branch: str,
               test: worktree.TestRun) -> AttemptReport:
@@ -269,13 +281,15 @@ class Attempt:
             fingerprint=c.fingerprint, issue_number=c.issue_number, diagnosis=r.redact_obj(c.diagnosis),
             summary=r.redact(proposal.summary), rationale=r.redact(proposal.rationale), files=tuple(paths),
             diff=r.redact(diff), test_command=r.redact(test.command), test_seconds=test.seconds, test_output=r.redact(test.output_tail),
+            rules=tuple(self.limits.rules()),
         )
-        worktree.commit_all(tree, self.ctx.settings.autofix.git_author,
-                            commit_message(title, r.redact(proposal.summary), c.issue_number, c.fingerprint))
+        parts = pull_parts(text)
+        worktree.commit_paths(tree, self.ctx.settings.autofix.git_author,
+                              commit_message(title, r.redact(proposal.summary), c.issue_number, c.fingerprint), paths)
         try:
             worktree.push(tree, branch)
             try:
-                number, url = self.github.open_draft(base=base, head=branch, title=title, body=pull_body(text))
+                number, url = self.github.open_draft(base=base, head=branch, title=title, body=parts.body)
             except RemoteError:
                 worktree.delete_remote_branch(tree, branch)  # ours, seconds old: leave no orphan behind
                 raise
@@ -290,6 +304,12 @@ class Attempt:
             self.github.add_labels(number)
         except RemoteError as exc:
             report.error = str(exc)
+        try:
+            for comment in parts.comments:  # the rest of a diff too long for the body, in order
+                self.github.comment(number, comment)
+                report.diff_comments += 1
+        except RemoteError as exc:
+            report.error = f"{exc} (the diff is continued in {report.diff_comments} of {len(parts.comments)} comments)"
         return report
 
     def _save_pull(self, number: int, url: str, branch: str, title: str, diff: str | None, reason: str) -> None:
@@ -298,3 +318,8 @@ class Attempt:
             autofix.insert_pull(conn, c.fingerprint, number, url, branch, title, c.issue_number, self.now)
             autofix.insert_attempt(conn, c.fingerprint, "opened", reason, at=self.now, diagnosis_id=c.diagnosis_id, diff=diff,
                                    llm_used=diff is not None)
+
+
+def _rewritten(tree: Path, updated: dict[str, str]) -> list[str]:
+    """The patched files whose text in the worktree is no longer the text the guard checked."""
+    return [path for path, text in sorted(updated.items()) if prompt.read_text(tree / path) != text]

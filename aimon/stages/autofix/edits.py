@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,12 +84,40 @@ def unified_diff(originals: Mapping[str, str], updated: Mapping[str, str]) -> st
     """A ``git diff``-style unified diff of the changed files (``a/`` and ``b/`` prefixes, sorted by path)."""
     chunks: list[str] = []
     for path in sorted(updated):
-        lines = difflib.unified_diff(
-            originals[path].splitlines(keepends=True),
-            updated[path].splitlines(keepends=True),
-            fromfile=f"a/{path}",
-            tofile=f"b/{path}",
-        )
+        lines = _file_diff(originals[path].splitlines(keepends=True), updated[path].splitlines(keepends=True), path)
         for line in lines:
             chunks.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(chunks)
+
+
+def matcher(before: Sequence[str], after: Sequence[str]) -> difflib.SequenceMatcher[str]:
+    """A line matcher without difflib's "junk" heuristic, which in a file of 200 lines or more ignores every line that
+    is frequent (``}``, blank lines) and so turns a one-line fix into a diff of hundreds of lines."""
+    return difflib.SequenceMatcher(None, before, after, autojunk=False)
+
+
+def _file_diff(before: list[str], after: list[str], path: str, context: int = 3) -> Iterator[str]:
+    groups = list(matcher(before, after).get_grouped_opcodes(context))
+    if not groups:
+        return
+    yield f"--- a/{path}\n"
+    yield f"+++ b/{path}\n"
+    for group in groups:
+        first, last = group[0], group[-1]
+        yield f"@@ -{_span(first[1], last[2])} +{_span(first[3], last[4])} @@\n"
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                yield from (" " + line for line in before[i1:i2])
+                continue
+            if tag in ("replace", "delete"):
+                yield from ("-" + line for line in before[i1:i2])
+            if tag in ("replace", "insert"):
+                yield from ("+" + line for line in after[j1:j2])
+
+
+def _span(start: int, stop: int) -> str:
+    # As unified diffs write a range: `3` for one line, `3,4` for four, `2,0` for none after line 2.
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start + 1 if length else start},{length}"

@@ -16,8 +16,8 @@ from aimon.errors import ConfigError, RemoteError
 from aimon.lock import try_lock
 from aimon.remotes.github import PullRequests
 from aimon.runtime import Context
-from aimon.stages.autofix import eligibility, worktree
-from aimon.stages.autofix.attempt import Attempt, AttemptReport, Recorder
+from aimon.stages.autofix import eligibility, guard, worktree
+from aimon.stages.autofix.attempt import Attempt, AttemptReport, Recorder, secret_env_names
 from aimon.stages.autofix.followup import follow_pulls
 from aimon.state.db import utcnow
 
@@ -63,6 +63,8 @@ def run_autofix(ctx: Context) -> AutofixResult:
         message = "autofix is off (AIMON_AUTOFIX=off); set it to dry-run to preview fixes or pr to open draft PRs"
         return AutofixResult(mode="off", message=message)
     mode = "dry-run" if ctx.dry_run or settings.autofix.mode == "dry-run" else "pr"
+    guard.Limits.of(settings.autofix)  # a rule turned off that does not exist (or may not be) is said before any work
+    _check_test_env(settings)
     github = _github(settings) if mode == "pr" else None
     if mode == "pr":
         _check_pr_settings(settings)
@@ -125,3 +127,12 @@ def _check_pr_settings(settings: Settings) -> None:
             "pull request. Set it, or use AIMON_AUTOFIX=dry-run to preview fixes."
         )
 
+
+def _check_test_env(settings: Settings) -> None:
+    hidden = set(secret_env_names())
+    refused = [name for name in settings.autofix.test_env if name in hidden or name.startswith("AIMON_")]
+    if refused:
+        raise ConfigError(
+            f"[autofix] test_env names {', '.join(refused)}: the test command runs code a model wrote and never gets "
+            "aimon's settings or credentials. Remove them from the list."
+        )

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,17 +139,36 @@ class TestRun:
         }
 
 
-def run_tests(cwd: Path, command: str, timeout: float, hidden_env: tuple[str, ...] = ()) -> TestRun:
-    """Run ``command`` through the shell in ``cwd``; on timeout kill its whole process group.
+# What a build and its tests need of the environment: where the toolchain is, and how to print text.
+TEST_ENV_KEPT = (
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN",
+    "CARGO_TARGET_DIR",
+)
+# Set for every test run (a name in the allowlist takes aimon's own value instead): cargo fetches nothing.
+TEST_ENV_SET = {"CARGO_NET_OFFLINE": "true", "CARGO_TERM_COLOR": "never"}
 
-    ``hidden_env`` names variables removed from the command's environment: the code under test was written by a
-    model, so it gets none of aimon's own credentials.
+
+def test_environment(environ: Mapping[str, str], passthrough: tuple[str, ...], hidden: tuple[str, ...]) -> dict[str, str]:
+    """The clean environment of the test command: :data:`TEST_ENV_KEPT` and the ``passthrough`` names from
+    ``environ``, over :data:`TEST_ENV_SET`; never a ``hidden`` name (aimon's credentials) nor an ``AIMON_*`` one.
+
+    The code under test was written by a model: it gets no secret of aimon's and none of the service's (whatever the
+    environment aimon runs in holds, DATABASE_URL included, is simply not there).
     """
-    env = {key: value for key, value in os.environ.items() if key not in hidden_env}
+    env = dict(TEST_ENV_SET)
+    for name in (*TEST_ENV_KEPT, *passthrough):
+        if name in environ and name not in hidden and not name.startswith("AIMON_"):
+            env[name] = environ[name]
+    return env
+
+
+def run_tests(cwd: Path, command: str, timeout: float, env: Mapping[str, str]) -> TestRun:
+    """Run ``command`` through the shell in ``cwd`` with exactly the environment ``env`` (see
+    :func:`test_environment`); on timeout kill its whole process group."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            command, shell=True, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         timed_out = False
@@ -173,14 +192,15 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def commit_all(cwd: Path, author: str, message: str) -> str:
-    """Commit every change in the worktree as ``author`` (``Name <email>``), without hooks or signing; the commit id."""
+def commit_paths(cwd: Path, author: str, message: str, paths: Sequence[str]) -> str:
+    """Commit the changes to ``paths`` only (never what the test command left around: ``target/``, caches, a lockfile
+    it rewrote) as ``author`` (``Name <email>``), without hooks or signing; the commit id."""
     match = re.fullmatch(r"\s*(.+?)\s*<([^<>\s]+)>\s*", author)
     if not match:
         raise ConfigError(f"AIMON_GIT_AUTHOR={author!r} is not 'Name <email>'.")
     name, email = match.groups()
     identity = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
-    git(cwd, "add", "--all")
+    git(cwd, "add", "--", *paths)
     # Hooks and signing belong to the user's interactive setup: unattended, they could prompt or need a key.
     git(cwd, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", message, env=identity)
     return git(cwd, "rev-parse", "HEAD").strip()

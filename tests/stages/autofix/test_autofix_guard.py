@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from aimon.errors import ConfigError, RemoteError
 from aimon.stages.autofix import guard, worktree
 from aimon.stages.autofix.edits import Edit, EditError, apply_edits, unified_diff
-from aimon.stages.autofix.guard import Limits, check_code, check_path, check_size, glob_match, normalize
+from aimon.stages.autofix.guard import Limits, check_path, check_size, glob_match, normalize
 from tests.gitrepo import git, remote_and_clone
 
 ALLOWED = ("src/**",)
@@ -49,32 +50,32 @@ def test_a_plain_source_file_passes(repo: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "words"),
+    ("path", "rule", "words"),
     [
-        ("/etc/passwd", "not a plain relative path"),
-        ("../outside.rs", "not a plain relative path"),
-        ("src/../../outside.rs", "not a plain relative path"),
-        ("src\\lib.rs", "not a plain relative path"),
-        ("~/x.rs", "not a plain relative path"),
-        ("", "not a plain relative path"),
-        ("src/escape.rs", "symlink"),
-        ("src/inner.rs", "symlink"),
-        ("src/linkdir/outside.rs", "symlink"),
-        ("src/build.rs", "a build script"),
-        ("src/run.sh", "a build script"),
-        ("src/.env.local", "a secret or credential file"),
-        ("src/Cargo.lock", "a lockfile"),
-        ("src/package.json", "a manifest that declares dependencies"),
-        ("src/.github/workflows/ci.yml", "inside .github/"),
-        (".github/workflows/ci.yml", "inside .github/"),
-        ("Cargo.toml", "a manifest that declares dependencies"),
-        ("docs/readme.md", "outside the paths autofix may change"),
-        ("src/missing.rs", "not an existing file"),
+        ("/etc/passwd", "path-escape", "not a plain relative path"),
+        ("../outside.rs", "path-escape", "not a plain relative path"),
+        ("src/../../outside.rs", "path-escape", "not a plain relative path"),
+        ("src\\lib.rs", "path-escape", "not a plain relative path"),
+        ("~/x.rs", "path-escape", "not a plain relative path"),
+        ("", "path-escape", "not a plain relative path"),
+        ("src/escape.rs", "path-escape", "symlink"),
+        ("src/inner.rs", "path-escape", "symlink"),
+        ("src/linkdir/outside.rs", "path-escape", "symlink"),
+        ("src/build.rs", "build-script", "a build script"),
+        ("src/run.sh", "build-script", "a build script"),
+        ("src/.env.local", "secret-file", "a secret or credential file"),
+        ("src/Cargo.lock", "dependency-change", "a manifest or lockfile"),
+        ("src/package.json", "dependency-change", "a manifest or lockfile"),
+        ("src/.github/workflows/ci.yml", "ci-config", "inside .github/"),
+        (".github/workflows/ci.yml", "ci-config", "inside .github/"),
+        ("Cargo.toml", "dependency-change", "a manifest or lockfile"),
+        ("docs/readme.md", "outside-paths", "outside the paths autofix may change"),
+        ("src/missing.rs", "new-file", "not an existing file"),
     ],
 )
-def test_refused_paths_say_why(repo: Path, path: str, words: str) -> None:
-    reason = check_path(repo, path, ALLOWED)
-    assert reason is not None and words in reason
+def test_refused_paths_say_why(repo: Path, path: str, rule: str, words: str) -> None:
+    refusal = check_path(repo, path, ALLOWED)
+    assert refusal is not None and refusal.rule == rule and words in refusal.message
 
 
 def test_globs() -> None:
@@ -108,45 +109,28 @@ def test_size_limits() -> None:
     small = {"src/a.rs": "a\nB\nc\n"}
     assert guard.changed_lines(before["src/a.rs"], small["src/a.rs"]) == 2
     assert check_size(before, small, Limits(max_lines=2)) is None
-    reason = check_size(before, small, Limits(max_lines=1))
-    assert reason is not None and "2 changed lines" in reason and "AIMON_AUTOFIX_MAX_LINES" in reason
+    refusal = check_size(before, small, Limits(max_lines=1))
+    assert refusal is not None and refusal.rule == "too-many-lines"
+    assert "2 changed lines" in refusal.message and "AIMON_AUTOFIX_MAX_LINES" in refusal.message
     many = {"src/a.rs": "z\n", "src/b.rs": "z\n", "src/c.rs": "z\n"}
-    reason = check_size(before, many, Limits(max_files=2))
-    assert reason is not None and "3 files" in reason
-
-
-@pytest.mark.parametrize(
-    "added",
-    [
-        'let t = std::env::var("GITHUB_TOKEN");',
-        'let t = std :: env :: var ("X");',
-        'println!("{:?}", std::env::vars().collect::<Vec<_>>());',
-        'let k = env!("SECRET");',
-        'std::process::Command::new("sh").arg("-c").spawn();',
-        'let s = std::net::TcpStream::connect("1.2.3.4:80");',
-        'const K: &str = include_str!("/home/u/.ssh/id_rsa");',
-        "import os; print(os.environ)",
-        "subprocess.run(['curl', 'x'])",
-        'let token = "<secret-1>";',
-    ],
-)
-def test_code_that_reaches_outside_is_refused(added: str) -> None:
-    reason = check_code("    s.parse().unwrap()\n", f"    {added}\n    s.parse().unwrap_or(0)\n")
-    assert reason is not None and "never introduces" in reason
+    refusal = check_size(before, many, Limits(max_files=2))
+    assert refusal is not None and refusal.rule == "too-many-files" and "3 files" in refusal.message
 
 
 def test_code_already_there_does_not_block_a_fix() -> None:
-    search = 'let port = std::env::var("PORT").unwrap();\n'
-    replace = 'let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());\n'
-    assert check_code(search, replace) is None
-    assert check_code("s.parse().unwrap()", "s.parse().unwrap_or(0)") is None
+    before = {"src/a.rs": 'fn port() -> String { std::env::var("PORT").unwrap() }\n'}
+    after = {"src/a.rs": 'fn port() -> String { std::env::var("PORT").unwrap_or_else(|_| "8080".into()) }\n'}
+    assert guard.check_patch(before, after, Limits()) is None
+    more = {"src/a.rs": 'fn port() -> String { std::env::var("PORT").or(std::env::var("P")).unwrap() }\n'}
+    refusal = guard.check_patch(before, more, Limits())
+    assert refusal is not None and refusal.rule == "reads-secrets"
 
 
 def test_check_edits_checks_every_edit(repo: Path) -> None:
     ok = ("src/lib.rs", "pub fn a() {}", "pub fn a() { }")
     assert guard.check_edits(repo, [ok], Limits()) is None
-    reason = guard.check_edits(repo, [ok, ("Cargo.toml", "[package]", "[package]\n[dependencies]\nreqwest = '*'")], Limits())
-    assert reason is not None and "Cargo.toml" in reason
+    refusal = guard.check_edits(repo, [ok, ("Cargo.toml", "[package]", "[package]\n[dependencies]\nreqwest = '*'")], Limits())
+    assert refusal is not None and refusal.rule == "dependency-change" and "Cargo.toml" in refusal.message
 
 
 # --- edits ----------------------------------------------------------------------------------------------------------
@@ -176,6 +160,21 @@ def test_edits_that_do_not_apply_say_why(edit: Edit, words: str) -> None:
 def test_unified_diff_looks_likegit() -> None:
     diff = unified_diff({"src/a.rs": "a\nb\n"}, {"src/a.rs": "a\nc\n"})
     assert diff == "--- a/src/a.rs\n+++ b/src/a.rs\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+
+
+@given(st.lists(st.sampled_from(["a", "b", "}", "", "fn x() {"]), max_size=30),
+       st.lists(st.sampled_from(["a", "b", "}", "", "fn y() {"]), max_size=30), st.booleans())
+def test_unified_diff_is_difflibs_where_its_junk_heuristic_is_off(before: list[str], after: list[str], newline: bool) -> None:
+    # Below 200 lines difflib applies no junk heuristic: there the two must agree line for line.
+    a = "\n".join(before) + ("\n" if newline and before else "")
+    b = "\n".join(after) + ("\n" if after else "")
+    if a == b:
+        return
+    expected = "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True), "a/f.rs", "b/f.rs")
+    )
+    assert unified_diff({"f.rs": a}, {"f.rs": b}) == expected
 
 
 # --- git ------------------------------------------------------------------------------------------------------------
@@ -224,7 +223,7 @@ def test_push_never_overwrites_an_existing_branch(clone: Path) -> None:
     git(clone, "push", "--quiet", "origin", "main:refs/heads/aimon/fix-taken")
     with worktree.worktree(clone, commit) as tree:
         (tree / "src" / "lib.rs").write_text("pub fn b() {}\n")
-        worktree.commit_all(tree, "aimon <aimon@example.com>", "fix")
+        worktree.commit_paths(tree, "aimon <aimon@example.com>", "fix", ["src/lib.rs"])
         with pytest.raises(RemoteError, match="aimon/fix-taken"):
             worktree.push(tree, "aimon/fix-taken")
         worktree.push(tree, "aimon/fix-new")
@@ -235,20 +234,52 @@ def test_push_never_overwrites_an_existing_branch(clone: Path) -> None:
 
 def test_bad_author_is_a_config_error(clone: Path) -> None:
     with pytest.raises(ConfigError, match="AIMON_GIT_AUTHOR"):
-        worktree.commit_all(clone, "just a name", "x")
+        worktree.commit_paths(clone, "just a name", "x", ["src/lib.rs"])
 
 
-def test_tests_pass_fail_and_time_out_killing_the_whole_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GITHUB_TOKEN", "ghp_should_not_be_seen")
-    ok = worktree.run_tests(tmp_path, "echo hello; echo \"[$GITHUB_TOKEN]\"", 30, ("GITHUB_TOKEN",))
+def test_tests_pass_fail_and_time_out_killing_the_whole_group(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin"}
+    ok = worktree.run_tests(tmp_path, "echo hello; echo \"[$GITHUB_TOKEN]\"", 30, env)
     assert ok.passed and ok.exit_code == 0 and ok.output_tail == "hello\n[]\n"
-    bad = worktree.run_tests(tmp_path, "echo nope >&2; exit 3", 30)
+    bad = worktree.run_tests(tmp_path, "echo nope >&2; exit 3", 30, env)
     assert not bad.passed and bad.exit_code == 3 and "nope" in bad.output_tail
     pid_file = tmp_path / "child.pid"
-    slow = worktree.run_tests(tmp_path, f"sleep 30 & echo $! > {pid_file}; wait", 0.5)
+    slow = worktree.run_tests(tmp_path, f"sleep 30 & echo $! > {pid_file}; wait", 0.5, env)
     assert slow.timed_out and not slow.passed and slow.exit_code is None
     child = int(pid_file.read_text())
     assert _dead(child)  # the background child died with its group, not just the shell
+
+
+def test_the_test_command_gets_a_clean_environment(tmp_path: Path) -> None:
+    aimon_env = {
+        "PATH": "/usr/bin:/bin", "HOME": "/home/svc", "LANG": "C.UTF-8", "CARGO_HOME": "/opt/cargo",
+        "GITHUB_TOKEN": "ghp_x", "OPENAI_API_KEY": "sk-x", "DISCORD_WEBHOOK_URL": "https://discord/x",
+        "DATABASE_URL": "postgres://svc:pw@db/prod", "AWS_SECRET_ACCESS_KEY": "a", "AIMON_REPO_DIR": "/srv/app",
+        "RUSTFLAGS": "-Dwarnings", "SSH_AUTH_SOCK": "/tmp/agent",
+    }
+    env = worktree.test_environment(aimon_env, ("RUSTFLAGS", "GITHUB_TOKEN", "AIMON_REPO_DIR"), ("GITHUB_TOKEN", "OPENAI_API_KEY"))
+    assert env == {
+        "PATH": "/usr/bin:/bin", "HOME": "/home/svc", "LANG": "C.UTF-8", "CARGO_HOME": "/opt/cargo", "RUSTFLAGS": "-Dwarnings",
+        "CARGO_NET_OFFLINE": "true", "CARGO_TERM_COLOR": "never",
+    }
+    seen = worktree.run_tests(tmp_path, "env | sort", 30, env)
+    shown = dict(line.split("=", 1) for line in seen.output_tail.splitlines())
+    shell_own = {"PWD", "SHLVL", "_", "OLDPWD"}  # what the shell itself sets
+    assert {k: v for k, v in shown.items() if k not in shell_own} == env
+    # An allowlisted name takes aimon's value over the offline default: the way to let cargo fetch, deliberately.
+    assert worktree.test_environment({"CARGO_NET_OFFLINE": "false"}, ("CARGO_NET_OFFLINE",), ())["CARGO_NET_OFFLINE"] == "false"
+
+
+def test_only_the_edited_files_are_committed(clone: Path) -> None:
+    _, commit = worktree.default_branch(clone, fetch=False)
+    with worktree.worktree(clone, commit) as tree:
+        (tree / "src" / "lib.rs").write_text("pub fn b() {}\n")
+        (tree / "target" / "debug").mkdir(parents=True)
+        (tree / "target" / "debug" / "app").write_text("binary")
+        (tree / "Cargo.lock").write_text("rewritten by cargo\n")
+        (tree / "stray.txt").write_text("left by the tests\n")
+        worktree.commit_paths(tree, "aimon <aimon@example.com>", "fix", ["src/lib.rs"])
+        assert git(tree, "show", "--name-only", "--format=", "HEAD").split() == ["src/lib.rs"]
 
 
 def _dead(pid: int) -> bool:

@@ -269,5 +269,7 @@ def test_refusals_are_visible_in_status(world: World) -> None:
     assert world.run().exit_code == 0
     status = world.cli("status", "--json").json()
     [refusal] = status["autofix"]["refusals"]
-    assert refusal["fingerprint"] == FP and refusal["outcome"] == "refused"
-    assert refusal["reason"] == "guard: Cargo.toml is a manifest that declares dependencies, which autofix never changes"
+    assert refusal["fingerprint"] == FP and refusal["outcome"] == "refused" and refusal["rule"] == "dependency-change"
+    assert refusal["reason"] == "guard: Cargo.toml is a manifest or lockfile that declares dependencies, which autofix never changes"
+    text = world.cli("status").stdout
+    assert f"{FP} refused [dependency-change]: guard: Cargo.toml is a manifest" in text
