@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from aimon.config import Settings, Thresholds
+from aimon.grouping.fingerprint import Fingerprint, context_key, context_of
 from aimon.model import LogRecord
 from aimon.state import detections, groups
 from aimon.state.db import iso, parse_iso
@@ -96,11 +97,11 @@ class Group:
 class Batch:
     """Groups and per-minute counts of the records read in one stretch of one source.
 
-    ``fingerprint`` maps a record to ``(id, template, algo)``; records whose level is below ``min_rank`` (and not
+    ``fingerprint`` maps a record to its :data:`Identity`; records whose level is below ``min_rank`` (and not
     panics) and records older than ``since`` are left out. ``lines`` and ``malformed`` count what was read.
     """
 
-    def __init__(self, fingerprint: Callable[[LogRecord], tuple[str, str, int]], min_rank: int, since: float | None = None) -> None:
+    def __init__(self, fingerprint: Callable[[LogRecord], Identity], min_rank: int, since: float | None = None) -> None:
         self.fingerprint = fingerprint
         self.min_rank = min_rank
         self.since = since
@@ -110,6 +111,9 @@ class Batch:
         self.malformed = 0
         self.malformed_reasons: Counter[str] = Counter()
         self.last_ts: float | None = None
+        # (algo, context key, masked template) → the fingerprint its first record was counted under: the evidence
+        # learned grouping reads (aimon.grouping.learned.learn_merges).
+        self.templates: dict[tuple[int, str, str], str] = {}
 
     def add(self, source: str, offset: int | None, record: LogRecord, fallback_ts: float | None = None) -> bool:
         """Fold one record in; ``False`` when it is below the minimum level or before ``since``."""
@@ -120,7 +124,10 @@ class Batch:
             return False
         if self.since is not None and (ts is None or ts < self.since):
             return False
-        fingerprint, template, algo = self.fingerprint(record)
+        fingerprint, template, algo, context, masked = self.fingerprint(record)
+        seen = (algo, context, masked)
+        if seen not in self.templates:
+            self.templates[seen] = fingerprint
         group = self.groups.get(fingerprint)
         if group is None:
             group = self.groups[fingerprint] = Group(fingerprint, template, algo, record)
@@ -142,6 +149,8 @@ class Batch:
             else:
                 mine.absorb(group)
         self.counts.update(later.counts)
+        for seen, fingerprint in later.templates.items():
+            self.templates.setdefault(seen, fingerprint)
         self.lines += later.lines
         self.malformed += later.malformed
         self.malformed_reasons.update(later.malformed_reasons)
@@ -158,9 +167,11 @@ class Batch:
         self.__dict__.update(state)
 
 
-def cached_fingerprinter(
-    fingerprinter: Any, fold: Callable[[str], str] | None = None
-) -> Callable[[LogRecord], tuple[str, str, int]]:
+# What a batch needs of a record's fingerprint: (id, template, algo, context key, template as masking made it).
+Identity = tuple[str, str, int, str, str]
+
+
+def cached_fingerprinter(fingerprinter: Any, fold: Callable[[str], str] | None = None) -> Callable[[LogRecord], Identity]:
     """``Fingerprinter.of`` behind a cache keyed on what a fingerprint is made of (level, code, target, location,
     message): an error line repeated verbatim is fingerprinted once.
 
@@ -168,9 +179,9 @@ def cached_fingerprinter(
     only in their numbers, when that cannot change the fingerprint: ``card declined (code 79880)`` and
     ``(code 12345)`` then share one entry. The caller passes it only when no user rule could tell digits apart.
     """
-    cache: dict[tuple[Any, ...], tuple[str, str, int]] = {}
+    cache: dict[tuple[Any, ...], Identity] = {}
 
-    def of(record: LogRecord) -> tuple[str, str, int]:
+    def of(record: LogRecord) -> Identity:
         message = record.message if fold is None else fold(record.message)
         key = (record.level, record.error_code, record.target, record.file, record.line, message)
         found = cache.get(key)
@@ -178,10 +189,16 @@ def cached_fingerprinter(
             if len(cache) >= _FP_CACHE_LIMIT:
                 cache.clear()
             fingerprint = fingerprinter.of(record)
-            found = cache[key] = (fingerprint.id, fingerprint.template, fingerprint.algo)
+            found = cache[key] = identity(fingerprint, record)
         return found
 
     return of
+
+
+def identity(fingerprint: Fingerprint, record: LogRecord) -> Identity:
+    """What a :class:`Batch` keeps of a record's fingerprint."""
+    context = context_key(context_of(record))
+    return fingerprint.id, fingerprint.template, fingerprint.algo, context, fingerprint.masked or fingerprint.template
 
 
 # ---------------------------------------------------------------------------------------------------- writing a batch
@@ -194,6 +211,7 @@ class Applied:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     detections: list[dict[str, Any]] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    new_templates: int = 0  # templates grouping had not seen before: what it learns from
 
 
 def apply_batch(
@@ -233,6 +251,7 @@ def apply_batch(
     for (fingerprint, minute), n in batch.counts.items():
         counts_by_canonical[(ids.get(fingerprint, fingerprint), minute)] += n
     groups.add_counts(conn, [(fid, minute, n) for (fid, minute), n in sorted(counts_by_canonical.items())])
+    applied.new_templates = _remember_templates(conn, batch, ids, now)
     touched: dict[str, list[int]] = {}
     for fid, minute in counts_by_canonical:
         touched.setdefault(fid, []).append(minute)
@@ -241,6 +260,17 @@ def apply_batch(
             _add(applied, spike)
     _prune(conn, settings.thresholds)
     return applied
+
+
+def _remember_templates(conn: sqlite3.Connection, batch: Batch, ids: dict[str, str], now: str) -> int:
+    """Record the batch's templates for learned grouping; returns how many were new."""
+    by_algo: dict[int, list[tuple[str, str, str]]] = {}
+    for (algo, context, template), fingerprint in sorted(batch.templates.items()):
+        by_algo.setdefault(algo, []).append((context, template, ids.get(fingerprint, fingerprint)))
+    before = conn.total_changes
+    for algo, seen in by_algo.items():
+        groups.remember_templates(conn, algo, seen, now)
+    return conn.total_changes - before
 
 
 def _add(applied: Applied, detection: dict[str, Any] | None) -> None:

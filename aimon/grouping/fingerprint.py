@@ -52,6 +52,14 @@ _ANY_TLD = re.compile(rf"\.(?:{_TLDS})\b", re.IGNORECASE)
 _ANY_DIGIT = re.compile(r"\d")
 
 
+# Eight groups of hex digits, or fewer with one `::`, and at least one digit: `fe80::1ff:fe23:4567:890a`, `2001:db8::1`.
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?=[0-9A-Fa-f:]*\d)(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
+    r"|(?:[0-9A-Fa-f]{1,4}:){1,6}(?::[0-9A-Fa-f]{1,4}){1,6}|(?:[0-9A-Fa-f]{1,4}:){1,7}:|::(?:[0-9A-Fa-f]{1,4}:?){1,7})"
+    r"(?![\w:])"
+)
+
+
 def _has(needle: str, other: str | None = None) -> Callable[[str], bool]:
     if other is None:
         return lambda text: needle in text
@@ -90,8 +98,21 @@ _MASKS: tuple[tuple[Callable[[str], bool], re.Pattern[str], str], ...] = (
         re.compile(r"(?<![\w>])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
         WILDCARD,
     ),
-    # A quoted value without spaces is data; a quoted sentence keeps its words (and masks what varies in them).
-    (_has("'", '"'), re.compile(r"(?<![\w>])(['\"])[^'\"\s]+\1"), rf"\1{WILDCARD}\1"),
+    # MAC and IPv6 addresses are one value each, not hex pieces around a masked middle (`FF:<*>:DC`).
+    (
+        lambda text: text.count(":") >= 5 or text.count("-") >= 5,
+        re.compile(r"(?<![\w:.-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"),
+        WILDCARD,
+    ),
+    (_has("::", ":"), _IPV6, WILDCARD),
+    # A relative path of several parts with a number in it (`nodes/cn304/pkts.rrd`) is one value, whatever the part
+    # holding the number looks like.
+    (_has("/"), re.compile(r"(?<![\w/.:<>*-])(?=[^\s/]*\d|[^\s]*/[^\s/]*\d)[\w.-]+(?:/[\w.-]+){2,}/?"), WILDCARD),
+    # The quoted value of a `key="..."` field is data, whatever it holds (user text, spaces and all).
+    (_has('="', "='"), re.compile(r"""(?<=\w=)(["'])(?:(?!\1).)*\1(?=[\s,;)\]}]|$)"""), rf"\1{WILDCARD}\1"),
+    # A quoted value without spaces is data; a quoted sentence keeps its words (and masks what varies in them), and so
+    # does a quoted name (`'Active'`, `"Inactive"`): a state or enum variant, a constant unless grouping sees many.
+    (_has("'", '"'), re.compile(r"(?<![\w>])(['\"])(?![A-Z][a-z]+\1)[^'\"\s]+\1"), rf"\1{WILDCARD}\1"),
     (_finds(_ANY_TLD), re.compile(rf"(?<![\w.>-])(?:[a-z0-9-]+\.)+(?:{_TLDS})(?![\w-]|\.\w)", re.IGNORECASE), WILDCARD),
     # An empty value standing alone (`()`, `[]`, `''`), not a call like `clear()`.
     (_has("()"), re.compile(r"(?<!\S)\(\)"), f"({WILDCARD})"),
@@ -121,11 +142,16 @@ _LOCATION_PREFIXES = (
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """The identity of one kind of error: ``id`` (16 hex chars), the masked ``template``, the ``algo`` version."""
+    """The identity of one kind of error: ``id`` (16 hex chars), the masked ``template``, the ``algo`` version.
+
+    ``masked`` is the template as masking made it, before learned grouping gave the record its group's (the evidence
+    grouping learns from); empty when it is ``template``.
+    """
 
     id: str
     template: str
     algo: int = ALGO_VERSION
+    masked: str = ""
 
 
 def fingerprint_id(context: tuple[str, ...], template: str) -> str:
@@ -223,6 +249,11 @@ def panic_location(file: str | None, line: int | None) -> str:
     return f"{path}:{line}" if line is not None else path
 
 
+def context_key(context: tuple[str, ...]) -> str:
+    """A context as one string (how the state file stores it)."""
+    return "\x1f".join(context)
+
+
 def context_of(record: LogRecord) -> tuple[str, ...]:
     """What besides the template tells errors apart: error code and target, or where a panic happened."""
     if record.is_panic:
@@ -288,6 +319,6 @@ class Fingerprinter:
         if self.learned is not None and template not in self.fixed_templates:
             found = self.learned.lookup(own, context, template)
             if found is not None:
-                return Fingerprint(found[0], found[1])
+                return Fingerprint(found[0], found[1], masked=template)
         return Fingerprint(own, template)
 

@@ -17,7 +17,7 @@ from aimon.grouping.learned import generalize
 from aimon.logs.parsing import Malformed
 from aimon.logs.parsing.chunks import LineScanner
 from aimon.logs.reader import ReadOutcome, read_stream
-from aimon.model import LogRecord
+from aimon.model import LEVEL_RANK, LogRecord
 
 Row = tuple[int, LogRecord, dict[str, Any]]
 
@@ -34,16 +34,20 @@ def fingerprint_stream(stream: BinaryIO, fmt: str, settings: Settings) -> Iterat
     """
     fingerprinter = Fingerprinter(settings.fingerprint_rules)
     found_rows = _plain_lines(stream) if fmt == "text" else _records(stream, fmt, settings)
-    rows: list[tuple[int, dict[str, Any], tuple[str, ...], Fingerprint]] = [
-        (number, extra, context_of(record), fingerprinter.of(record)) for number, record, extra in found_rows
+    min_rank = LEVEL_RANK.get(settings.sources.min_level, LEVEL_RANK["ERROR"])
+    rows: list[tuple[int, dict[str, Any], tuple[str, ...], Fingerprint, bool]] = [
+        (number, extra, context_of(record), fingerprinter.of(record), record.is_panic or record.rank >= min_rank)
+        for number, record, extra in found_rows
     ]
+    # Grouping learns from the records a scan groups (errors, warnings, panics): INFO traffic never moves them.
     templates: dict[tuple[str, ...], set[str]] = {}
-    for _number, _extra, context, found in rows:
-        templates.setdefault(context, set()).add(found.template)
+    for _number, _extra, context, found, matters in rows:
+        if matters:
+            templates.setdefault(context, set()).add(found.template)
     learned = {context: generalize(found - fingerprinter.fixed_templates) for context, found in templates.items()}
     first_of_group: dict[tuple[tuple[str, ...], str], str] = {}
-    for number, extra, context, found in rows:
-        template = learned[context].get(found.template, found.template)
+    for number, extra, context, found, matters in rows:
+        template = learned[context].get(found.template, found.template) if matters else found.template
         group = first_of_group.setdefault((context, template), found.id)
         row: dict[str, Any] = {"line": number, "fingerprint": group, "template": template}
         if group != found.id:

@@ -191,4 +191,4 @@ def test_the_scan_fingerprint_cache_gives_what_the_fingerprinter_gives(tokens: l
     for text in (message, variant, message):
         record = LogRecord(level="ERROR", message=text, target="api", error_code="E1")
         direct = fingerprinter.of(record)
-        assert cached(record) == (direct.id, direct.template, direct.algo)
+        assert cached(record) == (direct.id, direct.template, direct.algo, "event\x1fE1\x1fapi", direct.template)
