@@ -81,11 +81,12 @@ def price_of(model: str) -> tuple[float, float, float] | None:
 
 
 CHARS_PER_TOKEN = 3.2  # conservative for English and code with GPT tokenizers: an estimate errs towards more tokens
+DEFAULT_ANSWER_TOKENS = 800  # what an answer is expected to cost before any answer of the model was measured
 
 
-def estimate_tokens(text: str) -> int:
+def estimate_tokens(text: str, chars_per_token: float = CHARS_PER_TOKEN) -> int:
     """Tokens of ``text`` when the provider did not say (rounded up; at least 1 for any text)."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
+    return math.ceil(len(text) / chars_per_token) if text else 0
 
 
 def cost_usd(model: str, tokens_in: int, tokens_out: int, cached: int = 0) -> float:
@@ -111,6 +112,7 @@ class LLM:
         self.model = ctx.settings.llm.model
         self._egress = Egress.of(ctx.settings)
         self._client: Any = None
+        self._ratio: float | None = None
 
     @property
     def configured(self) -> bool:
@@ -127,6 +129,29 @@ class LLM:
         if spent >= budget:
             return f"this month's LLM spend ${spent:.2f} reached AIMON_LLM_MONTHLY_BUDGET_USD=${budget:.2f}: using the offline diagnoser"
         return None
+
+    def chars_per_token(self) -> float:
+        """Characters per token of this model's prompts, measured from the usage the provider reported for the recent
+        calls (:func:`aimon.state.diagnoses.measured_ratio`); :data:`CHARS_PER_TOKEN` until one was measured."""
+        if self._ratio is None:
+            self._ratio = diagnoses.measured_ratio(self.ctx.db, self.model) or CHARS_PER_TOKEN
+        return self._ratio
+
+    def _refuse_overspend(self, messages: list[dict[str, str]], response_format: dict[str, Any]) -> None:
+        """Refuse a call whose estimated cost would take this month's spend past the budget: before, never after.
+
+        The prompt is estimated with the measured ratio (schema included: the provider counts it); the answer as the
+        largest the model gave recently (or :data:`DEFAULT_ANSWER_TOKENS`)."""
+        if price_of(self.model) is None:
+            return  # an unpriced (local) model costs nothing the budget can count
+        tokens_in = estimate_tokens(_request_text(messages, response_format), self.chars_per_token())
+        tokens_out = diagnoses.largest_answer(self.ctx.db, self.model) or DEFAULT_ANSWER_TOKENS
+        estimate = cost_usd(self.model, tokens_in, tokens_out)
+        spent = diagnoses.monthly_spend(self.ctx.db)
+        budget = self.settings.llm.monthly_budget_usd
+        if spent + estimate > budget:
+            raise LLMUnavailable(f"this month's LLM spend ${spent:.4f} plus this call's estimated ${estimate:.4f} would pass "
+                                 f"AIMON_LLM_MONTHLY_BUDGET_USD=${budget:.2f}: using the offline diagnoser")
 
     @property
     def available(self) -> bool:
@@ -159,6 +184,7 @@ class LLM:
         schema = response_schema(answer)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         response_format: dict[str, Any] = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        self._refuse_overspend(messages, response_format)
         try:
             first = self._call(purpose, fingerprint, messages, response_format, timeout, max_retries)
         except _SchemaUnsupported:
@@ -176,6 +202,10 @@ class LLM:
             {"role": "assistant", "content": first.content or ""},
             {"role": "user", "content": f"That reply is not valid: {parsed}. Reply again with only the JSON object, matching the schema exactly."},
         ]
+        try:
+            self._refuse_overspend(repair, response_format)
+        except LLMUnavailable as exc:
+            raise LLMInvalid(f"the model's answer did not match the {schema_name} schema, and a repair would pass the budget: {parsed}") from exc
         second = self._call(f"{purpose}-repair", fingerprint, repair, response_format, timeout, max_retries)
         reparsed = parse_answer(second.content, answer)
         if isinstance(reparsed, str):
@@ -255,13 +285,14 @@ class LLM:
         cached = int(getattr(details, "cached_tokens", 0) or 0)
         content = _content(response)
         estimated = usage is None
+        chars = len(_request_text(messages, response_format))
         if estimated:
             # Some OpenAI-compatible servers send no usage; the call still cost something, so the budget counts an
-            # estimate (on the high side) and the ledger says it is one.
-            tokens_in = estimate_tokens("".join(message["content"] for message in messages))
-            tokens_out = estimate_tokens(content or "")
+            # estimate (on the high side, with the ratio measured on this model) and the ledger says it is one.
+            tokens_in = estimate_tokens(_request_text(messages, response_format), self.chars_per_token())
+            tokens_out = estimate_tokens(content or "", self.chars_per_token())
         call_id = self._record(purpose, fingerprint, digest, started, outcome="ok", tokens_in=tokens_in, tokens_out=tokens_out,
-                               cached=cached, estimated=estimated)
+                               cached=cached, estimated=estimated, prompt_chars=chars)
         return _Call(call_id, content, tokens_in, tokens_out, cached, cost_usd(self.model, tokens_in, tokens_out, cached),
                      int((time.monotonic() - started) * 1000), price_of(self.model) is not None)
 
@@ -278,6 +309,7 @@ class LLM:
         tokens_out: int = 0,
         cached: int = 0,
         estimated: bool = False,
+        prompt_chars: int = 0,
     ) -> int:
         latency = int((time.monotonic() - started) * 1000)
         cost = cost_usd(self.model, tokens_in, tokens_out, cached)
@@ -286,6 +318,7 @@ class LLM:
                 conn, purpose=purpose, fingerprint=fingerprint, model=self.model, prompt_hash=digest, outcome=outcome,
                 error=error and self._egress.text(error)[:500], tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached,
                 latency_ms=latency, cost_usd=cost, priced=price_of(self.model) is not None, estimated=estimated,
+                prompt_chars=prompt_chars,
             )
 
     def _record_outcome(self, call_id: int, outcome: str, error: str) -> None:
@@ -323,6 +356,11 @@ def _content(response: Any) -> str | None:
     if getattr(choices[0], "finish_reason", None) == "length":
         return None  # a truncated JSON object is never valid; ask again
     return getattr(message, "content", None)
+
+
+def _request_text(messages: list[dict[str, str]], response_format: dict[str, Any]) -> str:
+    """What a request's prompt tokens are counted over: every message's text and the response format (its schema)."""
+    return "".join(message["content"] for message in messages) + json.dumps(response_format, separators=(",", ":"))
 
 
 def _short(exc: BaseException) -> str:

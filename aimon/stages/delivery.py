@@ -24,7 +24,7 @@ from aimon.runtime import Context
 from aimon.state import links, meta, outbox
 from aimon.state.db import parse_iso, transaction
 from aimon.state.diagnoses import latest_diagnosis
-from aimon.state.groups import is_ignored
+from aimon.state.groups import is_ignored, symptoms_of
 from aimon.state.outbox import Delivery
 
 MAX_ATTEMPTS = 8
@@ -219,6 +219,18 @@ class Incident:
     diagnosis: dict[str, Any] | None
     issue: dict[str, Any] | None
     request_id: str | None
+    symptoms: tuple[str, ...] = ()  # symptoms folded into this error: "+312 failed responses"
+
+    @property
+    def looks_like(self) -> list[str]:
+        """Similar past errors the diagnosis suggests, one line each: a pointer, labelled, never this error's diagnosis."""
+        lines = []
+        for item in (self.diagnosis or {}).get("similar") or []:
+            where = f"#{item['issue']}" if item.get("issue") else str(item.get("fingerprint", ""))[:8]
+            when = str(item.get("diagnosed_at") or "")[:10]
+            lines.append(f"Looks like {where} (diagnosed {when or 'before'}: {item.get('title', '')}; {item.get('why', '')}) "
+                         "— a similar error, suggested only: not this error's diagnosis")
+        return lines
 
     @property
     def result(self) -> dict[str, Any]:
@@ -276,6 +288,7 @@ def load_incident(conn: sqlite3.Connection, settings: Settings, detection_id: in
         diagnosis=diagnosis,
         issue=links.issue_for(conn, row["fingerprint"]),
         request_id=outbox.latest_request_id(conn, row["fingerprint"]),
+        symptoms=tuple(found.label for found in symptoms_of(conn, row["fingerprint"])),
     )
 
 

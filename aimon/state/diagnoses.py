@@ -38,6 +38,8 @@ def latest_diagnosis(conn: sqlite3.Connection, fingerprint: str) -> dict[str, An
         return None
     data = dict(row)
     data["result"] = json.loads(data["result"])
+    data["similar"] = json.loads(data["similar"]) if data.get("similar") else []
+    data["cited"] = json.loads(data["cited"]) if data.get("cited") else []
     return data
 
 
@@ -86,13 +88,32 @@ def memory_candidates(conn: sqlite3.Connection, fingerprint: str, limit: int) ->
     and whether a fix was recorded for it (``fixed``): what pattern memory compares a new error with."""
     return conn.execute(
         """
-        SELECT f.fingerprint, f.error_code, f.template, d.id, d.source, d.result,
+        SELECT f.fingerprint, f.error_code, f.template, d.id, d.source, d.result, d.created_at,
                EXISTS (SELECT 1 FROM fixes x WHERE x.fingerprint = f.fingerprint) AS fixed
         FROM diagnoses d JOIN fingerprints f ON f.fingerprint = d.fingerprint
         WHERE d.id = (SELECT MAX(id) FROM diagnoses WHERE fingerprint = d.fingerprint) AND f.fingerprint <> ?
         ORDER BY d.id DESC LIMIT ?
         """,
         (fingerprint, limit),
+    ).fetchall()
+
+
+def recurrence_candidates(conn: sqlite3.Connection, fingerprint: str, template: str | None, file: str | None,
+                          line: int | None) -> list[sqlite3.Row]:
+    """The current diagnoses of the *same* error under another fingerprint, best first: fingerprints that learned
+    grouping made aliases of ``fingerprint`` (``alias`` 1), then those with exactly ``template`` at ``file:line``
+    (only when both are known; ``alias`` 0). Same columns as :func:`memory_candidates`."""
+    return conn.execute(
+        """
+        SELECT f.fingerprint, f.error_code, f.template, d.id, d.source, d.result, d.created_at,
+               f.fingerprint IN (SELECT alias FROM fingerprint_aliases WHERE fingerprint = :fp) AS alias
+        FROM diagnoses d JOIN fingerprints f ON f.fingerprint = d.fingerprint
+        WHERE d.id = (SELECT MAX(id) FROM diagnoses WHERE fingerprint = d.fingerprint) AND f.fingerprint <> :fp
+          AND (f.fingerprint IN (SELECT alias FROM fingerprint_aliases WHERE fingerprint = :fp)
+               OR (:file IS NOT NULL AND :line IS NOT NULL AND f.template = :template AND f.file = :file AND f.line = :line))
+        ORDER BY alias DESC, d.id DESC LIMIT 1
+        """,
+        {"fp": fingerprint, "template": template, "file": file, "line": line},
     ).fetchall()
 
 
@@ -120,14 +141,19 @@ def insert_diagnosis(
     memory_of: int | None = None,
     error_code: str | None = None,
     note: str | None = None,
+    similar: list[dict[str, Any]] | None = None,
+    cited: list[dict[str, Any]] | None = None,
     at: datetime | None = None,
 ) -> int:
-    """Store a diagnosis (it becomes the current one of ``fingerprint``); returns its id."""
+    """Store a diagnosis (it becomes the current one of ``fingerprint``); returns its id. ``similar``: the similar
+    past errors pattern memory suggests beside it (never part of the diagnosis itself); ``cited``: the references its
+    evidence cites, resolved to the lines shown."""
     cursor = conn.execute(
         "INSERT INTO diagnoses (fingerprint, detection_id, source, model, result, tokens_in, tokens_out, cost_usd, created_at,"
-        " memory_of, error_code, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " memory_of, error_code, note, similar, cited) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (fingerprint, detection_id, source, model, json.dumps(result.model_dump(), ensure_ascii=False), tokens_in, tokens_out,
-         cost_usd, iso(at or utcnow()), memory_of, error_code, note),
+         cost_usd, iso(at or utcnow()), memory_of, error_code, note, json.dumps(similar, ensure_ascii=False) if similar else None,
+         json.dumps(cited, ensure_ascii=False) if cited else None),
     )
     return int(cursor.lastrowid or 0)
 
@@ -192,17 +218,47 @@ def insert_llm_call(
     cost_usd: float = 0.0,
     priced: bool = True,
     estimated: bool = False,
+    prompt_chars: int = 0,
     at: datetime | None = None,
 ) -> int:
-    """Record one LLM request and how it ended (``estimated``: the answer had no usage, the tokens are an estimate);
-    returns its id."""
+    """Record one LLM request and how it ended (``estimated``: the answer had no usage, the tokens are an estimate;
+    ``prompt_chars``: the characters its prompt had, to measure the model's chars per token); returns its id."""
     cursor = conn.execute(
         "INSERT INTO llm_calls (purpose, fingerprint, model, prompt_hash, tokens_in, tokens_out, cached_tokens, latency_ms,"
-        " cost_usd, priced, outcome, error, usage_estimated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " cost_usd, priced, outcome, error, usage_estimated, prompt_chars, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (purpose, fingerprint, model, prompt_hash, tokens_in, tokens_out, cached_tokens, latency_ms, cost_usd, int(priced),
-         outcome, error, int(estimated), iso(at or utcnow())),
+         outcome, error, int(estimated), prompt_chars, iso(at or utcnow())),
     )
     return int(cursor.lastrowid or 0)
+
+
+RATIO_CALLS = 50  # the latest calls with reported usage that the chars-per-token ratio is measured over
+RATIO_BOUNDS = (1.5, 6.0)  # a ratio outside these is a broken report (a server that counts words or bytes), not a tokenizer
+
+
+def measured_ratio(conn: sqlite3.Connection, model: str) -> float | None:
+    """Characters per prompt token of ``model``, from the usage the provider reported for its latest calls (calls whose
+    usage was estimated do not count), or None when none was measured."""
+    row = conn.execute(
+        "SELECT SUM(prompt_chars), SUM(tokens_in) FROM (SELECT prompt_chars, tokens_in FROM llm_calls"
+        " WHERE model = ? AND usage_estimated = 0 AND prompt_chars > 0 AND tokens_in > 0 ORDER BY id DESC LIMIT ?)",
+        (model, RATIO_CALLS),
+    ).fetchone()
+    if not row or not row[0] or not row[1]:
+        return None
+    ratio = float(row[0]) / float(row[1])
+    return ratio if RATIO_BOUNDS[0] <= ratio <= RATIO_BOUNDS[1] else None
+
+
+def largest_answer(conn: sqlite3.Connection, model: str) -> int | None:
+    """The most output tokens one of ``model``'s latest calls reported (what the next answer is budgeted at), or None."""
+    row = conn.execute(
+        "SELECT MAX(tokens_out) FROM (SELECT tokens_out FROM llm_calls WHERE model = ? AND usage_estimated = 0"
+        " AND tokens_out > 0 ORDER BY id DESC LIMIT ?)",
+        (model, RATIO_CALLS),
+    ).fetchone()
+    return int(row[0]) if row and row[0] else None
 
 
 def set_llm_call_outcome(conn: sqlite3.Connection, call_id: int, outcome: str, error: str) -> None:

@@ -1,5 +1,6 @@
-"""Error groups: the ``fingerprints`` table, its aliases, occurrences and per-minute counts (only this module writes
-them: the scan records what it read, learned grouping records merges, ``aimon ignore``/``resolve`` set a state).
+"""Error groups: the ``fingerprints`` table, its aliases, the templates grouping has seen, occurrences and per-minute
+counts (only this module writes them: the scan records what it read, learned grouping records merges, ``aimon
+ignore``/``resolve`` set a state).
 
 Which fingerprints a stage works on follows the same two rules everywhere, in SQL and in Python:
 
@@ -82,9 +83,10 @@ def get_fingerprint(conn: sqlite3.Connection, fingerprint: str) -> sqlite3.Row |
 
 
 def age_and_state(conn: sqlite3.Connection, fingerprint: str) -> sqlite3.Row | None:
-    """``first_seen``, ``state`` and ``state_until`` of ``fingerprint`` (what a spike decision needs), if known."""
+    """``first_seen``, ``state``, ``state_until`` and ``resolved_at`` of ``fingerprint`` (what a spike or regression
+    decision needs), if known."""
     return conn.execute(
-        "SELECT first_seen, state, state_until FROM fingerprints WHERE fingerprint = ?", (fingerprint,)
+        "SELECT first_seen, state, state_until, resolved_at FROM fingerprints WHERE fingerprint = ?", (fingerprint,)
     ).fetchone()
 
 
@@ -223,6 +225,23 @@ def canonical_rows(conn: sqlite3.Connection, algo: int) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def remember_templates(conn: sqlite3.Connection, algo: int, seen: Iterable[tuple[str, str, str]], at: str) -> None:
+    """Record ``(context, template, fingerprint)`` triples grouping has seen (a template already known keeps its row)."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO grouping_templates (algo, context, template, fingerprint, created_at) VALUES (?, ?, ?, ?, ?)",
+        [(algo, context, template, fingerprint, at) for context, template, fingerprint in seen],
+    )
+
+
+def templates_seen(conn: sqlite3.Connection, algo: int) -> list[sqlite3.Row]:
+    """Every ``(context, template, fingerprint, created_at)`` of version ``algo`` grouping has seen, newest first."""
+    return conn.execute(
+        "SELECT context, template, fingerprint, created_at FROM grouping_templates WHERE algo = ? "
+        "ORDER BY created_at DESC, context, template",
+        (algo,),
+    ).fetchall()
+
+
 def make_alias(conn: sqlite3.Connection, alias: str, fingerprint: str, at: str | None) -> None:
     """Make ``alias`` answer for ``fingerprint`` and fold its per-minute counts into it (its row stays as history)."""
     conn.execute(
@@ -253,3 +272,67 @@ def resolve_if_active(conn: sqlite3.Connection, fingerprint: str, at: datetime) 
         "UPDATE fingerprints SET state = 'resolved', resolved_at = ? WHERE fingerprint = ? AND state = 'active'",
         (iso(at), fingerprint),
     )
+
+
+# ------------------------------------------------------------------------------------- symptoms and request roots
+
+SYMPTOM_LABELS = {"failed-response": "failed responses", "later-error": "later errors in the same request"}
+
+
+@dataclass(frozen=True)
+class SymptomCount:
+    """Symptoms of one kind folded into a root error (``kind``: failed-response | later-error)."""
+
+    kind: str
+    count: int
+    first_seen: str | None
+    last_seen: str | None
+    sample: str | None
+
+    @property
+    def label(self) -> str:
+        """How the alert and the issue show it: "+312 failed responses"."""
+        return f"+{self.count} {SYMPTOM_LABELS.get(self.kind, self.kind)}"
+
+
+def add_symptoms(conn: sqlite3.Connection, found: Iterable[tuple[str, SymptomCount]]) -> None:
+    """Add symptom counts to their root fingerprints (``(fingerprint, SymptomCount)``; the first sample stays)."""
+    conn.executemany(
+        "INSERT INTO symptoms (fingerprint, kind, count, first_seen, last_seen, sample) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (fingerprint, kind) DO UPDATE SET count = count + excluded.count,"
+        " first_seen = min(COALESCE(first_seen, excluded.first_seen), COALESCE(excluded.first_seen, first_seen)),"
+        " last_seen = max(COALESCE(last_seen, excluded.last_seen), COALESCE(excluded.last_seen, last_seen)),"
+        " sample = COALESCE(sample, excluded.sample)",
+        [(fp, s.kind, s.count, s.first_seen, s.last_seen, s.sample) for fp, s in found],
+    )
+
+
+def symptoms_of(conn: sqlite3.Connection, fingerprint: str) -> list[SymptomCount]:
+    """The symptoms folded into ``fingerprint`` and into the fingerprints merged into it, per kind."""
+    rows = conn.execute(
+        "SELECT kind, SUM(count), MIN(first_seen), MAX(last_seen), MIN(sample) FROM symptoms WHERE fingerprint = ?1"
+        " OR fingerprint IN (SELECT alias FROM fingerprint_aliases WHERE fingerprint = ?1) GROUP BY kind ORDER BY kind",
+        (fingerprint,),
+    ).fetchall()
+    return [SymptomCount(row[0], int(row[1]), row[2], row[3], row[4]) for row in rows]
+
+
+def remember_roots(conn: sqlite3.Connection, roots: Iterable[tuple[str, str, float | None]]) -> None:
+    """Record ``(request_id, fingerprint, ts)``: the root error of each request (the first one recorded stays)."""
+    conn.executemany("INSERT OR IGNORE INTO request_roots (request_id, fingerprint, ts) VALUES (?, ?, ?)", list(roots))
+
+
+def recent_roots(conn: sqlite3.Connection, horizon: float, limit: int) -> dict[str, str]:
+    """Request id → root fingerprint of the requests whose root is at most ``horizon`` seconds (log time) older than
+    the newest one recorded, newest first, at most ``limit``."""
+    rows = conn.execute(
+        "SELECT request_id, fingerprint FROM request_roots WHERE ts >= (SELECT MAX(ts) FROM request_roots) - ?"
+        " ORDER BY ts DESC LIMIT ?",
+        (horizon, limit),
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def prune_roots(conn: sqlite3.Connection, horizon: float) -> None:
+    """Forget request roots more than ``horizon`` seconds (log time) older than the newest one (or without a time)."""
+    conn.execute("DELETE FROM request_roots WHERE ts IS NULL OR ts < (SELECT MAX(ts) FROM request_roots) - ?", (horizon,))

@@ -295,10 +295,13 @@ def test_an_answer_without_usage_is_estimated_and_recorded_as_an_estimate(tmp_pa
     openai_server.reply(answer(), usage=False)
     result = LLM(ctx).structured(purpose="diagnose", fingerprint="fp1", system="S" * 100, user="U" * 220,
                                  schema_name="diagnosis", answer=Diagnosis)
-    assert (result.tokens_in, result.tokens_out) == (100, math.ceil(len(content) / 3.2))
+    # The provider counts the response format's schema as prompt too: 320 characters of messages plus the schema, at 3.2.
+    schema = len(json.dumps(openai_server.requests[0].body["response_format"], separators=(",", ":")))
+    expected = math.ceil((320 + schema) / 3.2)
+    assert (result.tokens_in, result.tokens_out) == (expected, math.ceil(len(content) / 3.2))
     [row] = ctx.db.execute("SELECT tokens_in, tokens_out, cost_usd, usage_estimated FROM llm_calls").fetchall()
-    assert (row["tokens_in"], row["usage_estimated"]) == (100, 1)  # 320 characters at 3.2 a token
-    assert row["cost_usd"] == pytest.approx(cost_usd("gpt-4o-mini", 100, row["tokens_out"])) and row["cost_usd"] > 0
+    assert (row["tokens_in"], row["usage_estimated"]) == (expected, 1)
+    assert row["cost_usd"] == pytest.approx(cost_usd("gpt-4o-mini", expected, row["tokens_out"])) and row["cost_usd"] > 0
     assert monthly_spend(ctx.db) == pytest.approx(row["cost_usd"])
 
 

@@ -46,7 +46,7 @@ from tests.test_redact import PLANTED
 ROOT = Path(__file__).resolve().parents[2]
 FORGED = "0000000000000000"
 OWN_LINKS = ("https://github.com/o/r/blob/",)
-OWN_HEADING = re.compile(r"^### (Summary|Root cause|Suggested fix|Evidence|Occurrences|Sample|Request trail \(.*\)|Source)$")
+OWN_HEADING = re.compile(r"^### (Summary|Root cause|Suggested fix|Evidence|Occurrences|Sample|Request trail \(.*\)|Source|Similar past errors \(suggestions\)|Cited lines)$")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")  # C0 (but \t, \n), DEL, C1: nothing a payload needs
 
 

@@ -4,8 +4,9 @@
 * a few sample occurrences (``occurrences``: the parsed records scan kept), and what each says
   (:func:`~aimon.stages.diagnose.event.event_text`: the same words whatever format the line was written in);
 * the request trail: every line that carries the error's request id near it in the same file, in file order, and
-  the lines just before the error — or, for an error logged right after a panic in the same thread, that panic
-  instead (:mod:`aimon.stages.diagnose.trail`);
+  the WARN-or-worse lines of the same target just before the error — or, for an error logged right after a panic in
+  the same thread, that panic instead (:mod:`aimon.stages.diagnose.trail`); unrelated INFO lines are left out;
+* for a spike, the rate during its window against the rate before, and the count minute by minute across it;
 * the source code around the error's ``file:line`` from ``AIMON_REPO_DIR`` (from the enclosing ``fn`` when it is
   close) and the backtrace frames of the service's own crate;
 * the error code's catalog entry and earlier diagnoses of similar groups (pattern memory).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from aimon.config import CatalogEntry, Settings
@@ -27,7 +29,8 @@ from aimon.redact import Redactor
 from aimon.stages.diagnose.event import event_text, render_record
 from aimon.stages.diagnose.source import SourceSnippet, display_path, own_frames, read_snippet, resolve_source
 from aimon.stages.diagnose.trail import PanicBefore, read_trail
-from aimon.state import diagnoses
+from aimon.state import diagnoses, groups
+from aimon.state.db import parse_iso
 
 SAMPLES = 3
 
@@ -45,6 +48,7 @@ class DiagnosisContext:
     request_id: str | None = None
     trail_inferred: bool = False  # the error had no request id: the trail is that of the line just before it
     before: list[str] = field(default_factory=list)
+    spike: list[str] = field(default_factory=list)  # a spike's rate before and during its window, per minute
     clues: list[str] = field(default_factory=list)  # the request's own WARN+ lines before the error, as event texts
     panic: PanicBefore | None = None  # the panic the error's thread wrote just before it
     source: SourceSnippet | None = None
@@ -74,6 +78,7 @@ class DiagnosisContext:
         trail = [red(line) for line in self.trail]
         memory = [red(line) for line in self.memory]
         before = [red(line) for line in self.before]
+        spike = [red(line) for line in self.spike]
         missing = [red(line) for line in self.missing]
         messages = [red(line) for line in self.messages]
         clues = [red(line) for line in self.clues]
@@ -82,7 +87,7 @@ class DiagnosisContext:
             panic = replace(self.panic, lines=panic_lines, message=red(self.panic.message),
                             location=red(self.panic.location) if self.panic.location else None)
         return replace(self, facts=facts, samples=samples, messages=messages, catalog=catalog, source=source, frames=frames,
-                       request_id=request_id, trail=trail, memory=memory, before=before, clues=clues, panic=panic, missing=missing)
+                       request_id=request_id, trail=trail, memory=memory, before=before, spike=spike, clues=clues, panic=panic, missing=missing)
 
     def all_text(self) -> str:
         """Every text of the context in one string (what the heuristics search)."""
@@ -111,10 +116,36 @@ def build_context(conn: sqlite3.Connection, settings: Settings, row: sqlite3.Row
     ctx.trail, ctx.trail_error_index, ctx.request_id, ctx.trail_inferred = found.lines, found.error_index, found.request_id, found.inferred
     ctx.before, ctx.clues, ctx.panic = found.before, found.clues, found.panic
     ctx.missing.extend(found.missing)
+    if detection and detection.get("kind") == "spike":
+        ctx.spike = spike_lines(conn, fp["fingerprint"], detection, settings.thresholds.spike_baseline_minutes)
     error_record = picked[-1][1] if picked else None
     _add_source(ctx, settings, fp, error_record, found.panic_record)
     ctx.memory = list(memory_lines or [])
     return ctx
+
+
+def spike_lines(conn: sqlite3.Connection, fingerprint: str, detection: dict[str, Any], baseline_minutes: int) -> list[str]:
+    """A spike's evidence: its rate in the window against the rate before it, and the occurrences minute by minute
+    across the window (the stored samples are the latest few; these counts cover all of it)."""
+    start, end = parse_iso(detection.get("window_start")), parse_iso(detection.get("window_end"))
+    if start is None or end is None:
+        return []
+    first, last = int(start.timestamp() // 60), int(end.timestamp() // 60)
+    width = max(1, last - first)
+    during = int(detection.get("count") or 0)
+    rows = groups.counts_between(conn, fingerprint, first - baseline_minutes, last)
+    before = sum(int(row["n"]) for row in rows if row["minute"] < first)
+    minutes = {int(row["minute"]): int(row["n"]) for row in rows if row["minute"] >= first}
+    lines = [f"[S1] {during / width:.1f}/min during {detection.get('window_start')} .. {detection.get('window_end')} ({during} in {width} min); "
+             f"{before / baseline_minutes:.2f}/min in the {baseline_minutes} min before ({before})"]
+    per_minute = ", ".join(f"{_minute(minute)} {minutes.get(minute, 0)}" for minute in range(first, last))
+    if per_minute:
+        lines.append(f"[S2] per minute: {per_minute}")
+    return lines
+
+
+def _minute(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%H:%M")
 
 
 def _facts(fp: dict[str, Any], detection: dict[str, Any] | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import re
 from typing import Any, cast
 
 from aimon.model import SEVERITIES, Diagnosis, Severity
+from aimon.stages.diagnose import names
 from aimon.stages.diagnose.context import DiagnosisContext
 from aimon.stages.diagnose.rules import EXPECT_ERR, PANIC_RULE, RULES, UNWRAP_ERR, Rule
 
@@ -104,9 +105,12 @@ def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, vi
         auto = ctx.source is not None
         reason = ("Replacing the unwrap with error propagation is a local change." if auto
                   else "The source at the panic location is not available (set AIMON_REPO_DIR), so the change cannot be checked.")
+        if rule is not None:
+            title, root, fix = _with_names(ctx, rule, title, root, fix)
     else:
         assert rule is not None
         title, root, fix, category, severity, confidence = rule.title, rule.root_cause, rule.fix, rule.category, rule.severity, rule.confidence
+        title, root, fix = _with_names(ctx, rule, title, root, fix)
         auto, reason = rule.auto_fixable, rule.auto_reason
         if auto and not ctx.source:
             auto, reason = False, "The source at the error location is not available (set AIMON_REPO_DIR), so the change cannot be checked."
@@ -138,6 +142,25 @@ def _from_rule(ctx: DiagnosisContext, rule: Rule | None, wrapper: str | None, vi
         confidence=round(min(MAX_CONFIDENCE, max(0.05, confidence)), 2),
         insufficient_evidence=False,
     )
+
+
+def _with_names(ctx: DiagnosisContext, rule: Rule, title: str, root: str, fix: str) -> tuple[str, str, str]:
+    """The title, root cause and fix made specific with the names the error carries (host and status, table and
+    constraint, path, pool and size): what failed, why here, and the first thing to check."""
+    texts = [*ctx.messages, *ctx.clues, ctx.panic.message if ctx.panic is not None else ""]
+    source = [text for _number, text in ctx.source.lines] if ctx.source is not None else []
+    detail = names.specific(rule.name, names.read(texts, source))
+    where = _location(ctx, "panic")
+    if rule.category == "panic" and where and not detail.what:
+        # A panic names no host or table: what it names is the line that panicked.
+        detail = names.Specific(what=f"at {where}", check=f"the code at {where}: which input reaches it in the state the panic says")
+    if detail.what:
+        title = f"{title} {detail.what}" if detail.what.startswith("at ") else f"{title}: {detail.what}"
+    if detail.cause:
+        root = f"{root} {detail.cause}"
+    if detail.check:
+        fix = f"First check {detail.check}. {fix}"
+    return title, root, fix
 
 
 def _unknown(ctx: DiagnosisContext, evidence: list[str]) -> Diagnosis:

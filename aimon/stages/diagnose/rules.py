@@ -162,6 +162,18 @@ RULES: tuple[Rule, ...] = (
          "(double submit, client retry, at-least-once message), a check-then-insert race, or an id/slug generated twice.",
          "Make the write idempotent: INSERT ... ON CONFLICT DO NOTHING/UPDATE, or catch the unique violation and answer 409 "
          "Conflict (or return the existing row) instead of 500; use an idempotency key for retried requests.", "medium", 0.8),
+    Rule("fk-violation", _r(r"violates foreign key constraint|\b23503\b|FOREIGN KEY constraint failed|Cannot (?:add or update a child|delete or update a parent) row"),
+         "database", "Foreign key violation",
+         "A write references a row that does not exist (or deletes one that others still reference): the parent was deleted "
+         "or never created, the writes run in the wrong order, or an id from the request names nothing.",
+         "Check that the referenced row exists before the write (or create both in one transaction, parent first); answer "
+         "4xx when the id came from the request; for deletes, decide ON DELETE CASCADE/SET NULL deliberately.", "medium", 0.8),
+    Rule("not-null-violation", _r(r"violates not-null constraint|\b23502\b|NOT NULL constraint failed|violates check constraint|\b23514\b|"
+                                  r"CHECK constraint failed"), "database", "Write violates a NOT NULL or CHECK constraint",
+         "A row was written with a value the schema forbids: a missing field mapped to NULL, a new column without a default, "
+         "or a value out of the range a CHECK allows — usually unvalidated input or a code/schema mismatch after a migration.",
+         "Validate the value before the write (4xx for request input), or give the column a default; compare the code's "
+         "struct with the migration that added the constraint.", "medium", 0.8),
     Rule("deadlock", _r(r"deadlock detected|\b40P01\b|Deadlock found when trying to get lock"), "database", "Database deadlock",
          "Two transactions lock the same rows in opposite orders (or a lock escalation) and the database aborted one.",
          "Lock rows in a consistent order (e.g. ORDER BY id ... FOR UPDATE), keep transactions short, and retry the "
@@ -262,7 +274,8 @@ RULES: tuple[Rule, ...] = (
          "Check the credential the service uses for that upstream (expiry, scopes, environment) and how it is refreshed.", "high", 0.65),
     Rule("upstream-5xx", _r(r"Bad Gateway|Service Unavailable|Gateway Timeout|HTTP status server error|upstream[^.]{0,60}\b5\d\d\b|"
                             r"\b5\d\d\b[^.]{0,60}upstream|(?:returned|responded|response|answered|received|got)[^.]{0,40}\b50[0-4]\b|"
-                            r"upstream (?:error|failed|unavailable)"), "upstream",
+                            r"upstream (?:error|failed|unavailable)|\b(?:failed|error|errored)\b[^.]{0,40}\bstatus(?: code)?[:= ]*5\d\d\b|"
+                            r"\bstatus(?: code)?[:=] ?5\d\d\b"), "upstream",
          "Upstream service failing (5xx)",
          "A dependency answered with a server error: it is down, overloaded or deploying, or a proxy in between cannot reach it. "
          "This service is the messenger, unless its own requests trigger the failures.",
@@ -290,6 +303,14 @@ RULES: tuple[Rule, ...] = (
          "validation", "Request body too large or cut off",
          "A request body exceeded the configured limit (axum's DefaultBodyLimit is 2 MB) or the client disconnected while sending it.",
          "If large bodies are legitimate, raise DefaultBodyLimit for that route; otherwise answer 413 and log below ERROR.", "low", 0.65),
+    Rule("bad-input", _r(r"\binvalid (?:request|input|argument|parameter|payload|query|body)\b|\bbad request\b|\bvalidation (?:failed|error)|"
+                         r"\bmust (?:not )?be (?:positive|negative|empty|non-empty|at least|at most|between|greater|less)|"
+                         r"\bmissing required (?:field|parameter|header)|\bunsupported (?:value|currency|format)"), "validation",
+         "Request rejected as invalid input",
+         "The service received input it does not accept (a client bug, an old client, or a user typing something unexpected) "
+         "and reported it as an error of its own. That is the client's mistake, unless valid input is being rejected.",
+         "Check which client sends it (user agent, version) and whether the rule is right; answer 4xx with the reason and "
+         "log it below ERROR, so that it stops paging.", "low", 0.6),
     Rule("route-config", _r(r"Overlapping method route|Path segments must not start with|Invalid route|Overlapping routes"), "configuration",
          "Router misconfiguration at startup",
          "The axum router rejects a route definition: two handlers for the same method and path, or the old :param path syntax (axum 0.8 uses {param}).",

@@ -2,16 +2,20 @@
 
 A fingerprint is pending when it has a detection, is not ignored, and has no diagnosis yet — or a regression was
 detected since its diagnosis, or its error code changed. A recurrence never calls the LLM again. For each pending
-fingerprint: gather the context, redact it with one redactor, and then
+fingerprint:
 
-1. a close enough earlier diagnosis (pattern memory, confidence ≥ ``TRUST_CONFIDENCE``) is stored as ``memory``;
-2. else the LLM is asked (structured output, validated; one repair) and its answer stored as ``llm``;
+1. the diagnosis of the *same* error (:func:`memory.recurrence`: a learned alias, the same template at the same
+   ``file:line``; or, for a regression with no fix recorded, its own) is stored as ``memory``, without a call;
+2. else the context is gathered and redacted with one redactor, and the LLM is asked (structured output, validated;
+   one repair), similar past errors in its context; its answer is stored as ``llm``;
 3. without an LLM (no key, budget spent, credentials refused) or when its output stays invalid, the offline diagnoser's
-   answer (or a weaker memory match, if it is the more confident one) is stored as ``heuristic``/``memory``;
+   answer is stored as ``heuristic`` (a similar error is never taken for this one's diagnosis);
 4. on 429/5xx/timeouts the fingerprint stays pending and no further LLM call is started this run (the next tick
    retries); near the tick's deadline no new LLM call is started either.
 
-Each diagnosis is written in its own transaction. ``--dry-run`` sends nothing: it shows what would be sent.
+Every stored diagnosis carries the similar past errors beside it (``similar``: "looks like #N", a suggestion for the
+alert and the issue, never the diagnosis) and the lines its evidence cites (``cited``). Each diagnosis is written in
+its own transaction. ``--dry-run`` sends nothing: it shows what would be sent.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from aimon.model import Diagnosis
 from aimon.remotes.egress import Egress
 from aimon.remotes.llm import LLM, LLMInvalid, LLMTransient, LLMUnavailable, price_of
 from aimon.runtime import Context
-from aimon.stages.diagnose import heuristics, memory
+from aimon.stages.diagnose import evidence, heuristics, memory
 from aimon.stages.diagnose.context import build_context
 from aimon.stages.diagnose.prompt import build_prompt
 from aimon.state import diagnoses
@@ -51,13 +55,14 @@ class Diagnosed:
     memory_of: int | None = None
     note: str | None = None
     prompt_tokens: int | None = None  # estimated tokens of the prompt (sent, or that would be sent)
+    similar: list[dict[str, Any]] = field(default_factory=list)  # similar past errors: suggestions, not the diagnosis
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "fingerprint": self.fingerprint, "detection_id": self.detection_id, "reason": self.reason,
             "source": self.source, "model": self.model, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
             "cost_usd": round(self.cost_usd, 6), "prompt_tokens": self.prompt_tokens, "memory_of": self.memory_of,
-            "note": self.note, "result": self.result,
+            "note": self.note, "result": self.result, "similar": self.similar,
         }
 
 
@@ -108,6 +113,8 @@ class _Run:
         self.llm = LLM(ctx)
         self.result = DiagnoseResult(dry_run=ctx.dry_run, budget_usd=self.settings.llm.monthly_budget_usd)
         self.paused: str | None = None  # set after a transient LLM failure: no more calls this run
+        self.similar: list[dict[str, Any]] = []  # the suggestions of the fingerprint at hand
+        self.shown: dict[str, str] = {}
         self.announced = False
 
     def run(self, limit: int) -> DiagnoseResult:
@@ -139,20 +146,19 @@ class _Run:
         fp = dict(row)
         reason = _reason(self.conn, fp)
         previous = diagnoses.latest_diagnosis(self.conn, fp["fingerprint"]) if reason != "new" else None
-        matches = memory.similar(self.conn, fp)
         own_fixes = diagnoses.fixes_for(self.conn, fp["fingerprint"])
+        matches = self._remembered(fp, reason, previous, own_fixes)
+        if matches is None:
+            return
         detection = {"kind": fp["detection_kind"], "window_start": fp["window_start"], "window_end": fp["window_end"],
                      "count": fp["window_count"], "baseline": fp["baseline"]}
         raw = build_context(self.conn, self.settings, row, detection, memory.context_lines(matches, previous, own_fixes))
         ctx = raw.redacted(Egress.of(self.settings).redactor())
-        best = matches[0] if matches and reason == "new" else None
-        if best is not None and best.confidence >= memory.TRUST_CONFIDENCE:
-            self._store_memory(fp, reason, best, note=f"memory: {best.why} as {best.fingerprint}")
-            return
+        self.shown = evidence.references(ctx)
         offline = self.result.offline_reason
         if offline is not None:
             self._announce(offline)
-            self._fallback(fp, reason, ctx, best, matches, own_fixes, note=offline)
+            self._fallback(fp, reason, ctx, matches, own_fixes, note=offline)
             return
         if self.paused is not None:
             self._leave(row, self.paused)
@@ -161,11 +167,11 @@ class _Run:
         if remaining < MIN_CALL_SECONDS:
             self._leave(row, "too little of the tick's time budget is left for an LLM call")
             return
-        prompt = build_prompt(ctx, self.settings.llm.max_prompt_tokens)
+        prompt = build_prompt(ctx, self.settings.llm.max_prompt_tokens, self.llm.chars_per_token())
         if self.ctx.dry_run:
             self.result.would_send.append({"fingerprint": fp["fingerprint"], "model": self.llm.model, "prompt_tokens": prompt.tokens,
                                            "left_out": prompt.left_out, "system": prompt.system, "user": prompt.user})
-            self._fallback(fp, reason, ctx, best, matches, own_fixes, note="dry run: the LLM was not asked", prompt_tokens=prompt.tokens)
+            self._fallback(fp, reason, ctx, matches, own_fixes, note="dry run: the LLM was not asked", prompt_tokens=prompt.tokens)
             return
         timeout, retries = _call_limits(self.settings.llm.timeout, remaining)
         try:
@@ -178,10 +184,10 @@ class _Run:
         except LLMUnavailable as exc:
             self.result.offline_reason = str(exc)
             self._announce(str(exc))
-            self._fallback(fp, reason, ctx, best, matches, own_fixes, note=str(exc), prompt_tokens=prompt.tokens)
+            self._fallback(fp, reason, ctx, matches, own_fixes, note=str(exc), prompt_tokens=prompt.tokens)
             return
         except LLMInvalid as exc:
-            self._fallback(fp, reason, ctx, best, matches, own_fixes, note=f"LLM answer unusable, offline diagnosis instead: {exc}",
+            self._fallback(fp, reason, ctx, matches, own_fixes, note=f"LLM answer unusable, offline diagnosis instead: {exc}",
                            prompt_tokens=prompt.tokens)
             return
         note = "repaired after one invalid answer" if answer.repaired else None
@@ -190,25 +196,42 @@ class _Run:
         self._store(fp, reason, "llm", answer.data, model=answer.model, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out,
                     cost=answer.cost_usd, note=note, prompt_tokens=prompt.tokens)
 
+    def _remembered(self, fp: dict[str, Any], reason: str, previous: dict[str, Any] | None,
+                    own_fixes: tuple[diagnoses.Fix, ...]) -> list[memory.Match] | None:
+        """Store the same error's stored diagnosis when memory has one (None: done, no call); else the similar past
+        errors, which are only ever suggestions (:mod:`aimon.stages.diagnose.memory`)."""
+        same = memory.recurrence(self.conn, fp) if reason == "new" else None
+        matches = memory.similar(self.conn, fp, exclude=frozenset({same.fingerprint}) if same else frozenset())
+        self.similar = memory.suggestions(self.conn, matches)
+        self.shown = {}  # what the context showed, by reference: a reused diagnosis was shown none
+        if same is not None:
+            self._store_memory(fp, reason, same, note=f"memory: the same error ({same.why}) as {same.fingerprint}")
+            return None
+        if reason == "regression" and previous is not None and not own_fixes:
+            # Resolved, then back, with no fix recorded: the diagnosis of this very error still holds.
+            root = diagnoses.memory_root(self.conn, previous["id"])
+            self._store(fp, reason, "memory", Diagnosis.model_validate(previous["result"]), memory_of=root,
+                        note="memory: a regression of the same error, no fix recorded since its diagnosis")
+            return None
+        return matches
+
     # -- outcomes -----------------------------------------------------------------------------------------------------
 
-    def _fallback(self, fp: dict[str, Any], reason: str, ctx: Any, best: memory.Match | None, matches: list[memory.Match],
-                  own_fixes: tuple[diagnoses.Fix, ...], *, note: str, prompt_tokens: int | None = None) -> None:
-        """The offline diagnosis, or a weaker memory match when it is the more confident of the two."""
+    def _fallback(self, fp: dict[str, Any], reason: str, ctx: Any, matches: list[memory.Match], own_fixes: tuple[diagnoses.Fix, ...],
+                  *, note: str, prompt_tokens: int | None = None) -> None:
+        """The offline diagnosis. A similar error is never its diagnosis; a fix recorded for one is named as a hint."""
         result = heuristics.diagnose(ctx)
-        if best is not None and best.confidence > result.confidence:
-            self._store_memory(fp, reason, best, note=f"{note}; memory: {best.why} as {best.fingerprint}")
-            return
         fixed = [match for match in matches if match.fixes]
         if fixed:
-            result.suggested_fix = f"{result.suggested_fix} A similar error ({fixed[0].fingerprint[:8]}) was fixed before: {memory.fix_note(fixed[0].fixes)}"
+            result.suggested_fix = (f"{result.suggested_fix} A similar but different error ({fixed[0].fingerprint[:8]}, {fixed[0].why}) "
+                                    f"was fixed before: {memory.fix_note(fixed[0].fixes)}")
         if reason == "regression" and own_fixes:
             result.summary = f"{result.summary} It was marked fixed before ({memory.fix_note(own_fixes)}) and came back."
         self._store(fp, reason, "heuristic", result, note=note, prompt_tokens=prompt_tokens)
 
     def _store_memory(self, fp: dict[str, Any], reason: str, match: memory.Match, *, note: str) -> None:
         root = diagnoses.memory_root(self.conn, match.diagnosis_id)
-        self._store(fp, reason, "memory", memory.suggestion(match, fp.get("template") or ""), memory_of=root, note=note)
+        self._store(fp, reason, "memory", memory.reused(match), memory_of=root, note=note)
 
     def _store(self, fp: dict[str, Any], reason: str, source: str, result: Diagnosis, *, model: str | None = None,
                tokens_in: int = 0, tokens_out: int = 0, cost: float = 0.0, memory_of: int | None = None, note: str | None = None,
@@ -217,9 +240,11 @@ class _Run:
             stored = diagnoses.insert_diagnosis(
                 conn, fingerprint=fp["fingerprint"], detection_id=fp["detection_id"], source=source, result=result, model=model,
                 tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, memory_of=memory_of, error_code=fp.get("error_code"), note=note,
+                similar=self.similar, cited=evidence.cited(result.evidence, self.shown) if self.shown else None,
             )
         self.result.diagnosed.append(Diagnosed(stored, fp["fingerprint"], fp["detection_id"], reason, source, model,
-                                               result.model_dump(), tokens_in, tokens_out, cost, memory_of, note, prompt_tokens))
+                                               result.model_dump(), tokens_in, tokens_out, cost, memory_of, note, prompt_tokens,
+                                               list(self.similar)))
 
     def _leave(self, row: sqlite3.Row, why: str) -> None:
         self.result.pending.append({"fingerprint": row["fingerprint"], "reason": why})

@@ -1,5 +1,5 @@
-"""What the log file says around one stored error: its request's trail, the lines just before it, and the panic its
-thread wrote just before it.
+"""What the log file says around one stored error: its request's trail, the warnings its code logged just before it,
+and the panic its thread wrote just before it.
 
 The file is re-read within ±:data:`WINDOW_BYTES` of the error's stored byte offset (never whole). Which lines belong
 to the error is decided from the parsed records, never from how a line looks:
@@ -9,6 +9,11 @@ to the error is decided from the parsed records, never from how a line looks:
   unwinding code: "worker thread panicked; shutting down") is about that panic. Same thread means the same thread
   name on both records, with nothing else logged by that thread in between; when the error's thread name is unknown
   (formats without thread names) only a panic written immediately before the error counts;
+* the **request of a stderr panic** (:func:`panic_request`): a panic printed on stderr names its thread, not its
+  request; it is the request that logged on that thread just before, when exactly one did — otherwise the request is
+  said to be unknown, never guessed;
+* the **warnings before** (:func:`warnings_before`): the WARN-or-worse lines of the error's own target just before it,
+  outside its request trail; unrelated INFO lines of other requests are left out;
 * the **clues**: the lines the offline diagnoser may take a cause from — the request's own WARN-or-worse lines
   before the error. Lines of other requests, and lines whose request is only a guess, are never clues.
 """
@@ -29,7 +34,8 @@ from aimon.stages.diagnose.event import event_text, location, render_record, thr
 from aimon.stages.diagnose.source import own_frames
 
 WINDOW_BYTES = 1 << 20  # how far around the error the file is re-read for its request trail
-BEFORE_LINES = 20  # lines shown just before the error
+BEFORE_LINES = 20  # lines looked at just before the error (the panic before it, the request of a stderr panic)
+BEFORE_WARNINGS = 8  # WARN-or-worse lines of the error's target shown from before it
 MAX_TRAIL_LINES = 200  # a runaway request (a retry loop) should not fill the context
 NEAR_BEFORE = 4 * BEFORE_LINES + 20  # lines parsed whole before the error (multi-line records take several)
 NEAR_AFTER = 400  # and after it (the rest of a panic block)
@@ -75,14 +81,13 @@ def read_trail(settings: Settings, records: list[tuple[sqlite3.Row, LogRecord]])
         window = list(read_window(path, offset, settings, needle=rid))
         index = _find_error(window, offset, stored)
         if index is not None and not rid and stored.is_panic:
-            # A panic printed on stderr carries no request id; the request its thread was just logging about is the
-            # best guess (a guess: requests interleave), and the prompt says so. Another named thread's lines are not.
-            rid = next((rec.request_id for _off, rec in reversed(window[max(0, index - BEFORE_LINES) : index])
-                        if rec.request_id and _may_be_same_thread(rec, stored)), None)
+            rid, unknown = panic_request(window, index)
             if rid:
                 found.inferred = True
                 window = list(read_window(path, offset, settings, needle=rid))
                 index = _find_error(window, offset, stored)
+            elif unknown:
+                found.missing.append(unknown)
     except OSError as exc:
         found.missing.append(f"request trail: cannot read {path.name} ({exc.strerror or exc})")
         return found
@@ -104,7 +109,7 @@ def read_trail(settings: Settings, records: list[tuple[sqlite3.Row, LogRecord]])
             elif off < error_offset and not found.inferred and rec.rank >= LEVEL_RANK["WARN"]:
                 found.clues.append(f"[T{number}] {event_text(rec)}")
             found.lines.append(f"{'>> ' if off == error_offset else ''}[T{number}] {render_record(rec, omit=str(rid))}")
-    else:
+    elif not any(note.startswith("request unknown") for note in found.missing):
         found.missing.append("request trail: the error carries no request id")
     panic_index = None if stored.is_panic else preceding_panic(window, index)
     if panic_index is not None:
@@ -112,9 +117,45 @@ def read_trail(settings: Settings, records: list[tuple[sqlite3.Row, LogRecord]])
         found.panic_record = window[panic_index][1]
         found.panic = _panic_before(found.panic_record, stored.target, settings.repo_dir)
         return found
-    before = [(off, rec) for off, rec in window[max(0, index - BEFORE_LINES) : index] if off not in trail_offsets]
-    found.before = [f"[B{number}] {render_record(rec)}" for number, (_off, rec) in enumerate(before, 1)]
+    found.before = [f"[B{number}] {render_record(rec)}" for number, rec in enumerate(warnings_before(window, index, trail_offsets), 1)]
     return found
+
+
+def warnings_before(window: list[tuple[int, LogRecord]], index: int, exclude: set[int]) -> list[LogRecord]:
+    """What the error's own code and thread said just before it, not already in its request trail: the WARN-or-worse
+    lines of its target (the last :data:`BEFORE_WARNINGS`) and, for a panic, the lines its thread logged outside any
+    request (a background job's own lines). Other requests' INFO lines are left out: they are their business."""
+    error = window[index][1]
+    start = max(0, index - NEAR_BEFORE)
+    found = [(off, rec) for off, rec in window[start:index]
+             if off not in exclude and rec.rank >= LEVEL_RANK["WARN"] and rec.target == error.target
+             and rec.message != error.message][-BEFORE_WARNINGS:]  # earlier occurrences are the samples already
+    if error.is_panic:
+        found.extend((off, rec) for off, rec in window[max(0, index - BEFORE_LINES) : index]
+                     if off not in exclude and not rec.request_id and _may_be_same_thread(rec, error))
+    kept = {off: rec for off, rec in sorted(found, key=lambda item: item[0])}
+    return list(kept.values())
+
+
+def panic_request(window: list[tuple[int, LogRecord]], index: int) -> tuple[str | None, str | None]:
+    """The request of a panic printed without one: ``(request id, None)`` when exactly one request logged on the
+    panic's thread in the :data:`BEFORE_LINES` lines before it, else ``(None, why the request is unknown)``.
+
+    A stderr panic names its thread, not its request; a runtime's workers share one name, so when several requests
+    were logging on that name just before, any pick would be a guess — and a wrong trail misleads more than none."""
+    panic = window[index][1]
+    name = thread_name(panic)
+    requests = []
+    for _off, rec in window[max(0, index - BEFORE_LINES) : index]:
+        if rec.request_id and _may_be_same_thread(rec, panic) and rec.request_id not in requests:
+            requests.append(rec.request_id)
+    if len(requests) == 1:
+        return requests[0], None
+    on = f"threads named {name}" if name else "threads the log does not name"
+    if not requests:
+        return None, f"request unknown: the panic carries no request id and no line of its thread ({on}) names one just before it"
+    return None, (f"request unknown: the panic carries no request id and {len(requests)} requests logged on {on} just before it; "
+                  "which one panicked cannot be told")
 
 
 def preceding_panic(window: list[tuple[int, LogRecord]], index: int, limit: int = BEFORE_LINES) -> int | None:

@@ -59,9 +59,14 @@ def issue_body(conn: sqlite3.Connection, settings: Settings, incident: Incident,
         text = str(result.get(key) or "").strip()
         if text:
             parts.append(f"### {heading}\n{escape(shorten(_clean(redactor, text), SECTION_MAX))}")
+    if incident.looks_like:
+        parts.append("### Similar past errors (suggestions)\n" + "\n".join(f"- {escape(_clean(redactor, line))}" for line in incident.looks_like))
     evidence = [str(item) for item in result.get("evidence") or [] if str(item).strip()]
     if evidence:
         parts.append("### Evidence\n" + _block(redactor, "\n".join(evidence)))
+    cited = [item for item in (incident.diagnosis or {}).get("cited") or [] if not any(str(item.get("line"))[:200] in e for e in evidence)]
+    if cited:  # the lines the evidence points at, as aimon showed them; a reference to a line never shown says so
+        parts.append("### Cited lines\n" + _block(redactor, "\n".join(c["line"] or f"[{c['ref']}] (cited, but not in the data aimon sent)" for c in cited)))
     parts.append("### Occurrences\n" + _table(incident, redactor))
     parts.append("### Sample\n" + _block(redactor, incident.sample))
     request_id, trail = request_trail(conn, incident.fingerprint)
@@ -148,7 +153,7 @@ def _table(incident: Incident, redactor: Redactor) -> str:
 
     window = f"{incident.kind}: {incident.window_count} between {_when(incident.window_start)} and {_when(incident.window_end)}"
     rows = [
-        ("Occurrences", str(incident.count)),
+        ("Occurrences", str(incident.count) + (f" ({', '.join(incident.symptoms)})" if incident.symptoms else "")),
         ("First seen", _when(incident.first_seen)),
         ("Last seen", _when(incident.last_seen)),
         ("Detection", window),

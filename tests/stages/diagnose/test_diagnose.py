@@ -110,11 +110,11 @@ window: 2026-03-02T10:15:04.000000Z .. 2026-03-02T10:15:04.000000Z
 window_count: 1
 
 ## Sample occurrences (oldest first)
-[E1] 2026-03-02T10:15:04.000Z ERROR shop::api: failed to create order for <email-1> error="duplicate key value violates unique constraint \\"orders_idempotency_key\\"" db_url=postgres://app:<secret-2>@db:5432/shop authorization="Bearer <secret-1>" error_code=DB_UNIQUE in request{{request_id={rid} method=POST uri=/api/orders}} (src/orders.rs:13)
+[E1] 2026-03-02T10:15:04.000Z ERROR shop::api: failed to create order for <email#1> error="duplicate key value violates unique constraint \\"orders_idempotency_key\\"" db_url=postgres://app:<secret:password#1>@db:5432/shop authorization="Bearer <secret:jwt#1>" error_code=DB_UNIQUE in request{{request_id={rid} method=POST uri=/api/orders}} (src/orders.rs:13)
 
 ## Source src/orders.rs:13, in fn create_order
        4 | pub async fn create_order(pool: &PgPool, req: NewOrder) -> Result<Order, AppError> {{
-       5 |     let psp_key = "<secret-3>";
+       5 |     let psp_key = "<secret:stripe-key#1>";
        6 |     let mut tx = pool.begin().await?;
        7 |     let order = sqlx::query_as::<_, Order>(
        8 |         "INSERT INTO orders (customer_id, idempotency_key, total) VALUES ($1, $2, $3) RETURNING *",
@@ -128,15 +128,12 @@ window_count: 1
       16 | }}
 
 ## Request trail: lines with request id {rid} (not repeated in its spans), in file order
-[T1] 2026-03-02T10:15:01.000Z INFO shop::api: started processing request in request{{method=POST uri=/api/orders user=<email-2> api_key=<secret-4>}}
+[T1] 2026-03-02T10:15:01.000Z INFO shop::api: started processing request in request{{method=POST uri=/api/orders user=<email#2> api_key=<secret:openai-key#1>}}
 [T2] 2026-03-02T10:15:02.000Z DEBUG shop::api: loading cart cart_id=4411 in request{{method=POST uri=/api/orders}}
 [T3] 2026-03-02T10:15:02.000Z WARN shop::api: {injection} in request{{method=POST uri=/api/orders}}
-[T4] 2026-03-02T10:15:03.000Z WARN shop::api: insert failed, retrying with token=<secret-5> in request{{method=POST uri=/api/orders}}
->> [T5] 2026-03-02T10:15:04.000Z ERROR shop::api: failed to create order for <email-1> error="duplicate key value violates unique constraint \\"orders_idempotency_key\\"" db_url=postgres://app:<secret-2>@db:5432/shop authorization="Bearer <secret-1>" error_code=DB_UNIQUE in request{{method=POST uri=/api/orders}} (src/orders.rs:13)
-[T6] 2026-03-02T10:15:05.000Z INFO shop::api: finished processing request status=500 in request{{method=POST uri=/api/orders}}
-
-## Lines logged just before the error in the same file
-[B1] 2026-03-02T10:15:01.000Z INFO shop::api: started processing request auth="token <secret-6>" in request{{request_id={other} method=POST uri=/api/orders}}"""
+[T4] 2026-03-02T10:15:03.000Z WARN shop::api: insert failed, retrying with token=<secret:token#1> in request{{method=POST uri=/api/orders}}
+>> [T5] 2026-03-02T10:15:04.000Z ERROR shop::api: failed to create order for <email#1> error="duplicate key value violates unique constraint \\"orders_idempotency_key\\"" db_url=postgres://app:<secret:password#1>@db:5432/shop authorization="Bearer <secret:jwt#1>" error_code=DB_UNIQUE in request{{method=POST uri=/api/orders}} (src/orders.rs:13)
+[T6] 2026-03-02T10:15:05.000Z INFO shop::api: finished processing request status=500 in request{{method=POST uri=/api/orders}}"""
 
 
 def test_exact_prompt_redacted_with_trail_and_source(tmp_path: Path, cli: Any, openai_server: FakeOpenAI) -> None:
@@ -285,7 +282,8 @@ def test_invalid_answer_twice_falls_back_to_the_offline_diagnosis(tmp_path: Path
     assert item["source"] == "heuristic"
     assert item["note"].startswith("LLM answer unusable, offline diagnosis instead")
     assert item["result"]["category"] == "database"
-    assert item["result"]["title"] == "Unique constraint violation on insert in shop::api"
+    assert item["result"]["title"] == ("Unique constraint violation on insert: constraint orders_idempotency_key (likely table orders, "
+                                       "from its name) in shop::api")
     assert out["llm"]["calls"] == 2
     assert cli("diagnose", "--json", env=llm_env(openai_server)).json()["diagnosed"] == []  # recorded: not asked again
 
@@ -317,34 +315,6 @@ def test_no_key_runs_offline_with_one_notice(tmp_path: Path, cli: Any) -> None:
     assert result.stderr.strip() == "diagnose: no OPENAI_API_KEY and no AIMON_LLM_BASE_URL set: using the offline diagnoser"
     again = cli("diagnose")
     assert again.stderr == "" and "Nothing to diagnose" in again.stdout
-
-
-def test_memory_suggests_the_earlier_diagnosis_without_a_call(tmp_path: Path, cli: Any, openai_server: FakeOpenAI) -> None:
-    fp, _ = order_incident(tmp_path)
-    openai_server.reply(answer())
-    cli("diagnose", env=llm_env(openai_server))
-    first_id = diagnoses(tmp_path)[0]
-    more = write_log(tmp_path / "more.log", [event(9, "ERROR", "could not store order", code="DB_UNIQUE", target="shop::worker")])
-    [fp2] = seed(tmp_path / "state.db", more).values()
-    out = cli("diagnose", "--json", env=llm_env(openai_server)).json()
-    assert len(openai_server.requests) == 1
-    [item] = out["diagnosed"]
-    assert (item["fingerprint"], item["source"], item["memory_of"]) == (fp2, "memory", 1)
-    assert item["result"]["confidence"] == round(0.82 * 0.9, 2)
-    assert item["result"]["summary"].startswith(f"Looks like the already diagnosed error {fp[:8]} (same error code DB_UNIQUE)")
-    assert item["result"]["title"] == first_id["result"]["title"]
-
-
-def test_low_confidence_memory_asks_the_llm_with_the_memory_in_context(tmp_path: Path, cli: Any, openai_server: FakeOpenAI) -> None:
-    order_incident(tmp_path)
-    openai_server.reply(answer(confidence=0.5))
-    cli("diagnose", env=llm_env(openai_server))
-    more = write_log(tmp_path / "more.log", [event(9, "ERROR", "could not store order", code="DB_UNIQUE", target="shop::worker")])
-    seed(tmp_path / "state.db", more)
-    openai_server.reply(answer(confidence=0.9))
-    out = cli("diagnose", "--json", env=llm_env(openai_server)).json()
-    assert [d["source"] for d in out["diagnosed"]] == ["llm"]
-    assert "[M1] Earlier error" in openai_server.requests[1].body["messages"][1]["content"]
 
 
 def test_a_recorded_fix_is_carried_into_offline_suggestions(tmp_path: Path, cli: Any, openai_server: FakeOpenAI) -> None:
@@ -442,39 +412,3 @@ def test_text_output_shows_source_tokens_and_cost(tmp_path: Path, cli: Any, open
     assert f"{fp}  MEDIUM  Order insert hits the unique index on idempotency_key" in out
     assert "llm gpt-4o-mini · confidence 0.82 · database · 900+150 tokens · $0.00022" in out
     assert "LLM: 1 call(s)" in out
-
-
-def test_memory_matches_a_similar_template_without_an_error_code(tmp_path: Path, cli: Any, openai_server: FakeOpenAI) -> None:
-    log = write_log(tmp_path / "app.log", [event(1, "ERROR", "failed to refresh exchange rates from provider ecb", target="shop::rates")])
-    [fp] = seed(tmp_path / "state.db", log).values()
-    openai_server.reply(answer(title="Rates provider unreachable", confidence=0.9))
-    cli("diagnose", env=llm_env(openai_server))
-    more = write_log(tmp_path / "more.log", [event(2, "ERROR", "failed to refresh exchange rates from provider ecb mirror", target="shop::rates")])
-    [fp2] = seed(tmp_path / "state.db", more).values()
-    assert fp2 != fp
-    [item] = cli("diagnose", "--json", env=llm_env(openai_server)).json()["diagnosed"]
-    assert (item["source"], item["memory_of"], item["result"]["title"]) == ("memory", 1, "Rates provider unreachable")
-    assert item["result"]["summary"].startswith(f"Looks like the already diagnosed error {fp[:8]} (similar message (0.")
-    assert len(openai_server.requests) == 1
-
-
-def test_a_diagnosis_stored_by_an_earlier_version_still_teaches_memory(tmp_path: Path, cli: Any) -> None:
-    fp, _ = order_incident(tmp_path)
-    old = dict(reversed(list(answer(confidence=1).items())))  # keys in the order a model chose, an integer confidence
-    with db(tmp_path) as conn:
-        detection = conn.execute("SELECT id FROM detections WHERE fingerprint = ?", (fp,)).fetchone()[0]
-        conn.execute("INSERT INTO diagnoses (fingerprint, detection_id, source, model, result, created_at, error_code)"
-                     " VALUES (?, ?, 'llm', 'gpt-4o-mini', ?, ?, 'DB_UNIQUE')", (fp, detection, json.dumps(old), iso(utcnow())))
-        assert latest_diagnosis(conn, fp)["result"] == old  # type: ignore[index]
-    more = write_log(tmp_path / "more.log", [event(9, "ERROR", "could not store order", code="DB_UNIQUE", target="shop::worker")])
-    [fp2] = seed(tmp_path / "state.db", more).values()
-    [item] = cli("diagnose", "--json").json()["diagnosed"]
-    assert (item["fingerprint"], item["source"], item["memory_of"]) == (fp2, "memory", 1)
-    why = "same error code DB_UNIQUE"
-    assert item["result"] == old | {
-        "summary": f"Looks like the already diagnosed error {fp[:8]} ({why}): {old['summary']}",
-        "evidence": [f"[memory] {why} as {fp[:8]}: {old['title']}", *old["evidence"]],
-        "confidence": 0.9,
-    }
-    assert list(item["result"]) == list(answer())  # stored and shown in the diagnosis' own field order
-    assert diagnoses(tmp_path)[-1]["result"] == item["result"]

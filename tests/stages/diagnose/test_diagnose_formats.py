@@ -31,11 +31,12 @@ COMPARED = ("title", "category", "severity", "root_cause")
 UPSTREAM = ("Upstream service failing (5xx) in shop::payments::client", "upstream", "medium",
             "A dependency answered with a server error: it is down, overloaded or deploying, or a proxy in between cannot reach it. "
             "This service is the messenger, unless its own requests trigger the failures.")
-AFTER_PANIC = ("Panic: .unwrap() on an Err — File or directory not found (the panic just before it in the same thread) in shop", "configuration", "high",
+AFTER_PANIC = ("Panic: .unwrap() on an Err — File or directory not found: /etc/shop.toml (the panic just before it in the same thread) in shop",
+               "configuration", "high",
                "This error follows a panic in the same thread (tokio-runtime-worker) at src/main.rs:55: the panic is the cause. "
                "The code calls .unwrap() on a Result that was Err, so a recoverable error became a panic (the request fails, and the "
                "task or thread dies). The error inside: A path the service opens does not exist in this environment: a missing "
-               "config/certificate/template file, a wrong working directory, or a volume not mounted.")
+               "config/certificate/template file, a wrong working directory, or a volume not mounted. Here the path is /etc/shop.toml.")
 
 
 def cli_diagnoses(cli: Any, log: Path, db: Path) -> dict[str, tuple[str, ...]]:
@@ -181,7 +182,7 @@ def panic_then_error(thread: str) -> list[Event | Stderr]:
 @pytest.mark.parametrize("name", list(FORMATS))
 def test_every_format_diagnoses_the_error_after_a_panic_from_it(tmp_path: Path, name: str) -> None:
     found = {d[:3] for d in incident(panic_then_error("tokio-runtime-worker"), tmp_path, name, FORMATS[name])}
-    assert ("Panic: arithmetic overflow (the panic just before it in the same thread) in shop::jobs", "panic", "high") in found
+    assert ("Panic: arithmetic overflow at src/jobs.rs:12 (the panic just before it in the same thread) in shop::jobs", "panic", "high") in found
 
 
 def test_a_panic_of_another_named_thread_is_not_the_cause(tmp_path: Path) -> None:

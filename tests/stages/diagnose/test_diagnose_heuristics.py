@@ -79,7 +79,7 @@ def test_known_failures_are_recognised(message: str, title: str, category: str) 
     panic = message.startswith(("called `", "index out", "attempt to", "byte index", "there is no", "Cannot ", "A Tokio", "The Tokio", "`spawn", "Overlapping"))
     result = heuristics.diagnose(ctx_for(message, panic=panic))
     assert Diagnosis.model_validate(result.model_dump()) == result  # what is stored loads back as the same diagnosis
-    assert result.title == title
+    assert result.title == title or result.title.startswith(f"{title}: ")  # with the names the error carries, when it has some
     assert result.category == category
     assert result.insufficient_evidence is False
     assert 0.4 <= result.confidence <= heuristics.MAX_CONFIDENCE
@@ -139,7 +139,7 @@ def test_a_report_of_this_services_failed_response_is_explained_by_the_request_n
     ctx = ctx_for(message, target=target)
     ctx.clues = ["[T2] timed out waiting for a connection from the pool after 5001ms"]
     result = heuristics.diagnose(ctx)
-    assert result.title == f"Database connection pool exhausted (named by the request's earlier lines) in {target}"
+    assert result.title == f"Database connection pool exhausted: no connection after waiting 5001ms (named by the request's earlier lines) in {target}"
     assert result.category == "resource-exhaustion"
 
 
@@ -188,7 +188,7 @@ def test_a_large_spike_raises_the_severity_one_level() -> None:
     "deadpool: Timeout(Wait)",
 ])
 def test_pool_exhaustion_wordings(message: str) -> None:
-    assert heuristics.diagnose(ctx_for(message)).title == "Database connection pool exhausted"
+    assert heuristics.diagnose(ctx_for(message)).title.startswith("Database connection pool exhausted")
 
 
 def test_catalog_description_is_quoted_once() -> None:
