@@ -25,7 +25,7 @@ from aimon.lock import lock_path, try_lock
 from aimon.runtime import Context
 from aimon.state import groups, runs, summary
 from aimon.state.db import iso, transaction, utcnow
-from aimon.tools.gate import KINDS, Gate, Verdict, expected_panics, judge, window_detections, write_summary
+from aimon.tools.gate import KINDS, Gate, Known, Verdict, expected_panics, judge, window_detections, write_summary
 
 if TYPE_CHECKING:
     from aimon.tools.metrics import RunFigures
@@ -269,13 +269,13 @@ def _window_found(ctx: Context, result: RunResult) -> list[dict[str, Any]]:
     """``run --since --fail-on``: the groups of the window, judged against what the state file knows."""
     scan = next((stage.result for stage in result.stages if stage.name == "scan" and stage.result is not None), None)
 
-    def state_of(fingerprint: str) -> tuple[str, str | None] | None:
+    def known_as(fingerprint: str) -> Known | None:
         row = groups.age_and_state(ctx.db, groups.canonical(ctx.db, fingerprint))
-        return None if row is None else (row["state"], row["state_until"])
+        return None if row is None else Known(row["state"], row["state_until"], row["resolved_at"])
 
     now = utcnow()
-    return window_detections(scan.groups if scan is not None else [], state_of,
-                             lambda state, until: groups.is_ignored(state, until, now))
+    return window_detections(scan.groups if scan is not None else [], known_as,
+                             lambda known: groups.is_ignored(known.state, known.state_until, now))
 
 
 def _stage(ctx: Context, name: str, stage: Stage, tick: Tick) -> StageOutcome:

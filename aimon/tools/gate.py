@@ -112,22 +112,32 @@ def judge(kind: str, detections: Sequence[dict[str, Any]], baseline: frozenset[s
     return verdict
 
 
-def window_detections(found: Sequence[dict[str, Any]], state_of: Callable[[str], tuple[str, str | None] | None],
-                      ignored: Callable[[str, str | None], bool]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Known:
+    """What the state file knows of a fingerprint, for judging a window: its state, and when it was resolved."""
+
+    state: str
+    state_until: str | None = None
+    resolved_at: str | None = None
+
+
+def window_detections(found: Sequence[dict[str, Any]], known_as: Callable[[str], Known | None],
+                      ignored: Callable[[Known], bool]) -> list[dict[str, Any]]:
     """What ``run --since`` would detect in its window (a read-only read that records nothing): a group the state
-    file has never seen is ``new``, a resolved one a ``regression``, an ignored or active one nothing. A spike needs
-    the counts that only an incremental scan records, so a window has none."""
+    file has never seen is ``new``; a resolved one seen after it was resolved is a ``regression`` (as the incremental
+    detector has it); an ignored, active or merely earlier one is nothing. A spike needs the counts that only an
+    incremental scan records, so a window has none."""
     detected = []
     for group in found:
-        state = state_of(group["fingerprint"])
-        if state is None:
+        known = known_as(group["fingerprint"])
+        if known is None:
             kind = "new"
-        elif ignored(*state):
+        elif ignored(known) or known.state != "resolved":
             continue
-        elif state[0] == "resolved":
-            kind = "regression"
+        elif known.resolved_at is not None and (group.get("last_seen") or "") <= known.resolved_at:
+            continue  # every occurrence in the window is from before it was resolved
         else:
-            continue
+            kind = "regression"
         detected.append({"kind": kind, "fingerprint": group["fingerprint"], "count": group["count"],
                          "level": group["level"], "error_code": group.get("error_code"), "template": group["template"]})
     return detected
@@ -151,15 +161,19 @@ def expected_panics(panics: Mapping[str, KeptOccurrences],
                     passed_in: Callable[[str], frozenset[str]] = passed_should_panic) -> frozenset[str]:
     """The panic fingerprints every occurrence of which is a ``#[should_panic]`` test's own, passed panic.
 
-    Only a group whose occurrences are all kept can be checked (a CI run's panics are few); one occurrence in a
-    thread that is no such test, or in a test that did not pass, and the group counts."""
+    Only a group whose occurrences are all kept (the first and latest three) can be checked: a CI run's expected
+    panics are few; a bigger group counts, as does one occurrence in a thread that is no such test, or in a test that
+    did not pass."""
     passed: dict[str, frozenset[str]] = {}
     expected = set()
     for fingerprint, occurrences in panics.items():
         if not occurrences.kept or occurrences.count > len(occurrences.kept):
             continue
         threads = [(source, json.loads(record).get("thread")) for source, record in occurrences.kept]
-        if all(thread and thread in passed.setdefault(source, passed_in(source)) for source, thread in threads):
+        for source, _ in threads:
+            if source not in passed:
+                passed[source] = passed_in(source)
+        if all(thread and thread in passed[source] for source, thread in threads):
             expected.add(fingerprint)
     return frozenset(expected)
 

@@ -421,3 +421,36 @@ def test_the_test_harness_lines_end_a_panic_and_belong_to_no_record_before_them(
     assert [item.message for item in [harness, *rest]] == [  # type: ignore[union-attr]
         "test tests::queries ... ok", "test tests::total_overflows - should panic ... ok", "running 2 tests",
         "test result: ok. 2 passed; 0 failed"]
+
+
+@pytest.mark.parametrize(("line", "level"), [
+    ('{"level":null,"severity":"ERROR","message":"x"}', "ERROR"),  # severity beside an empty level
+    ('{"level":"dpanic","msg":"x"}', "ERROR"),  # zap logs dpanic at error level in production
+    ('{"level":"E","fields":{"message":"x"}}', "ERROR"),
+    ('{"lvl":"warn","fields":{"message":"x"}}', "WARN"),
+])
+def test_levels_other_loggers_write_are_read_not_malformed(line: str, level: str) -> None:
+    assert parse_line(line).level == level
+
+
+def test_a_panic_header_on_the_harness_line_is_a_panic() -> None:
+    """``cargo test -- --test-threads=1`` prints ``test x ... `` before running the test: its panic shares the line."""
+    text = ("test tests::total - should panic ... thread 'tests::total' panicked at src/cart.rs:88:17:\n"
+            "attempt to add with overflow\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n"
+            "ok\n")
+    panic, ok = [item for _, item in records(text)]
+    assert (panic.level, panic.message, panic.file, panic.line, panic.thread) == (  # type: ignore[union-attr]
+        "PANIC", "attempt to add with overflow", "src/cart.rs", 88, "tests::total")
+    assert ok.message == "ok"  # type: ignore[union-attr]
+
+
+def test_only_the_harness_own_lines_end_a_record() -> None:
+    """Lines that merely start like the harness's (``failures:`` in a message, ``test users_table ... missing``) stay
+    part of the record before them."""
+    text = ("thread 'main' panicked at src/main.rs:3:5:\nvalidation errors\nfailures:\n  - name is empty\n"
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n"
+            "2026-12-02T20:17:25Z ERROR shop: migration check failed\ntest users_table ... missing column\n")
+    panic, error = [item for _, item in records(text)]
+    assert panic.message == "validation errors\nfailures:\n  - name is empty"  # type: ignore[union-attr]
+    assert error.message == "migration check failed\ntest users_table ... missing column"  # type: ignore[union-attr]
+

@@ -367,6 +367,9 @@ def test_run_since_gates_on_the_window_against_what_the_state_knows(cli: Any, tm
     known = cli("run", "--since", "1h", "--log", str(log), "--fail-on", "any", "--db", str(db))
     assert known.exit_code == 0 and "--fail-on any: no such detection in this run." in known.stdout
     assert cli("resolve", matched["fingerprint"], "--db", str(db)).exit_code == 0
+    before_the_fix = cli("run", "--since", "1h", "--log", str(log), "--fail-on", "any", "--db", str(db))
+    assert before_the_fix.exit_code == 0  # the window's occurrences are all from before it was resolved
+    write_log(log, [error_line("db timeout after 35 ms", seconds_ago=0, request_id="req-9")], mode="a")
     back = cli("run", "--since", "1h", "--log", str(log), "--fail-on", "any", "--db", str(db), "--json")
     assert back.exit_code == 3 and [item["kind"] for item in back.json()["fail_on"]["matched"]] == ["regression"]
     assert cli("run", "--since", "1h", "--log", str(log), "--fail-on", "new", "--db", str(db)).exit_code == 0

@@ -26,7 +26,8 @@ _LEVEL_ALIASES = {
     "WARNING": "WARN", "ERR": "ERROR", "CRITICAL": "FATAL", "CRIT": "FATAL", "EMERG": "FATAL", "ALERT": "FATAL",
     "SEVERE": "ERROR", "NOTICE": "INFO", "INFORMATION": "INFO", "FINE": "DEBUG", "PANIC": "PANIC",
     "EMERGENCY": "FATAL", "VERBOSE": "TRACE", "FINER": "TRACE", "FINEST": "TRACE", "DBG": "DEBUG", "INF": "INFO",
-    "WRN": "WARN", "FTL": "FATAL", "TRC": "TRACE",
+    "WRN": "WARN", "FTL": "FATAL", "TRC": "TRACE", "DPANIC": "ERROR",
+    "E": "ERROR", "W": "WARN", "I": "INFO", "D": "DEBUG", "T": "TRACE", "F": "FATAL",
 }
 _LEVELS = {name: name for name in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")}
 _LOCATION_RE = re.compile(r"^(.*?):(\d+)(?::(\d+))?$")

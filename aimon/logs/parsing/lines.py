@@ -77,10 +77,11 @@ def _parse_json(text: str, error_code_fields: Sequence[str]) -> LogRecord:
 def check_event(event: dict[str, object]) -> None:
     """A JSON event that matches the log format only in part is malformed, not an INFO line: a ``level`` that is no
     level, or tracing's ``fields`` with no level beside them."""
-    if "level" in event:
-        if normalize_level(event["level"]) is None:
+    level = event.get("level")
+    if level is not None:
+        if normalize_level(level) is None:
             raise Malformed("JSON event with an unreadable level")
-    elif isinstance(event.get("fields"), dict) and not {"severity", "lvl"} & event.keys():
+    elif isinstance(event.get("fields"), dict) and normalize_level(event.get("severity", event.get("lvl"))) is None:
         raise Malformed("JSON event without a level")
 
 

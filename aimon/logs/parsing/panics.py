@@ -22,7 +22,11 @@ from aimon.logs.parsing.starts import LIBTEST_LINE
 from aimon.logs.parsing.timestamps import DATED_START
 from aimon.model import LogRecord
 
-HEADER_RE = re.compile(r"^\s*thread '(?P<thread>[^']*)'(?: \((?P<tid>\d+)\))? panicked at (?P<rest>.*)$")
+# Under ``cargo test -- --test-threads=1`` the harness prints ``test x ... `` before it runs the test, so the panic's
+# header lands on that line.
+HEADER_RE = re.compile(
+    r"^(?:test \S+ (?:- should panic )?\.\.\. )?\s*thread '(?P<thread>[^']*)'(?: \((?P<tid>\d+)\))? panicked at (?P<rest>.*)$"
+)
 _OLD_RE = re.compile(r"^'(?P<msg>.*)', (?P<file>.+?):(?P<line>\d+)(?::\d+)?$", re.DOTALL)
 _NEW_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::\d+)?:$")
 _FRAME_RE = re.compile(r"^\s+(?:\d+:\s|at\s)")

@@ -42,7 +42,11 @@ _LEVEL_LINE = rf"{_ANSI}(?:{UPTIME}{_ANSI} )?{_ANSI} ?(?:TRACE|DEBUG|INFO|WARN|E
 # subscriber set up .without_time()) still starts a record: taking it for a continuation would hide an error.
 _BARE_PROBLEM_LINE = rf"{_ANSI} ?(?:WARN|ERROR){_ANSI} +[A-Za-z_]"
 # The test harness's own lines (``cargo test``): they belong to no event before them, and a panic's message ends there.
-LIBTEST_LINE = r"(?:test \S+ (?:- should panic )?\.\.\. |running \d+ tests?$|test result: |---- \S+ stdout ----$|failures:$)"
+# ``test x ... ok`` (or FAILED, ignored…; coloured on a terminal), or the same opening with a test's own output after it on the line (a JSON
+# event, a panic header under --test-threads=1), ``running 4 tests``, ``test result: ok. 4 passed; …`` and the
+# ``---- x stdout ----`` heading of a failure's output.
+LIBTEST_LINE = (r"(?:test \S+ (?:- should panic )?\.\.\. (?:(?:\x1b\[[0-9;]*m)?(?:ok|FAILED|ignored\b|bench:)|(?=\{|thread '))"
+                r"|running \d+ tests?$|test result: (?:ok|FAILED)\. \d+ passed|---- \S+ stdout ----$)")
 # A JSON event is one whole object on its line: a lone ``{`` (a pretty-printed dump inside a message) is not one.
 _OTHER_LINE = rf"(?:\{{.*\}}\s*$|\s*thread '[^']*'(?: \(\d+\))? panicked at |{LIBTEST_LINE})"
 

@@ -30,18 +30,13 @@ _SPAN_RE = re.compile(r"([A-Za-z_][\w.-]*)(?:\{((?:[^{}]|\{[^{}]*\})*)\})?:")
 _TARGET_RE = re.compile(r"([A-Za-z_][\w.-]*(?:::[\w.-]+)*):\s")
 _THREAD_RE = re.compile(r"(ThreadId\(\d+\))\s")
 # A thread name is one word; it is told from the first word of a message by what follows it: the thread id, a span
-# with fields, or a module-path target.
-# Before a thread id or a span with fields any word is a thread name, colons and bars included (actix names its
-# threads ``actix-rt|system:0|arbiter:1``).
+# with fields, or a module-path target (colons and bars included: actix names its threads
+# ``actix-rt|system:0|arbiter:1``; never a word that ends in a colon, which is a target). Before a one-word target
+# (``tokio-runtime-worker shop: …``) it cannot be told from a generic log's ``payment-service timeout: …``, so
+# there the words stay the message.
 _THREAD_NAME_RE = re.compile(
-    r"(\S+) (?=ThreadId\(\d+\)\s)|([^\s{}\[\]=\"']+) (?=[A-Za-z_][\w.-]*\{)"
+    r"(\S+) (?=ThreadId\(\d+\)\s)|([^\s{}\[\]=\"']+(?<!:)) (?=[A-Za-z_][\w.-]*\{)"
     r"|([^\s{}\[\]=\"']+(?<!:)) (?=[A-Za-z_][\w.-]*(?:::[\w.-]+)+:\s)"
-)
-# Before a one-word target (``main shop: …``) a word is taken for a thread name only when it looks like one: ``main``,
-# or a name with a dash, underscore, bar or digit (``tokio-runtime-worker``, ``rayon-3``); ``Database connection: refused``
-# in a generic log stays a message.
-_THREAD_NAME_BEFORE_TARGET_RE = re.compile(
-    r"(main|[^\s{}\[\]=\"']*[-_|\d][^\s{}\[\]=\"']*(?<!:)) (?=[A-Za-z_][\w.-]*:\s)"
 )
 _UPTIME_RE = re.compile(rf"{UPTIME} ")
 _FILE_LINE_RE = re.compile(r"([\w./\\-]+\.\w+):(\d+):\s")
@@ -142,7 +137,7 @@ def _tracing_tail(record: LogRecord, rest: str, error_code_fields: Sequence[str]
         rest = bracketed[1].lstrip(" :-")
     else:
         rest = rest.lstrip(":-| ")
-        name = _THREAD_NAME_RE.match(rest) or _THREAD_NAME_BEFORE_TARGET_RE.match(rest)
+        name = _THREAD_NAME_RE.match(rest)
         if name:  # ``with_thread_names(true)``: the name comes first (and the id after it, when both are on)
             record.thread, rest = name.group(name.lastindex or 1), rest[name.end():]
         thread = _THREAD_RE.match(rest)

@@ -26,7 +26,7 @@ from typing import Any
 from aimon.config import parse_duration
 from aimon.errors import UsageError
 from aimon.logs import loki
-from aimon.logs.files import ReadTask, expand_paths, is_glob, plan_reads, unmatched_globs, unreadable
+from aimon.logs.files import ReadTask, expand_paths, head_hash, is_glob, plan_reads, unmatched_globs, unreadable
 from aimon.logs.parsing.timestamps import parse_timestamp
 from aimon.logs.reader import ReadOutcome, read_task, seek_time, settle_left
 from aimon.logs.window import plan_window
@@ -210,20 +210,26 @@ def _finish_held_panics(ctx: Context, aggregator: Aggregator, held: list[_Held])
         time.sleep(wait)
         held = []
         for item in waiting:
+            if not _same_file(item):  # rotated or truncated while we waited: the next tick's plan reads it
+                continue
             task = replace(item.task, start=item.checkpoint.offset)
             outcome, reached = _read_and_commit(ctx, aggregator, task, item.checkpoint, [], item.report)
             if outcome.held_panic:
                 held.append(_Held(task, reached, item.report))
             else:
                 item.report["note"] = _unjoin(item.report["note"], _HELD_NOTE)
+            if not outcome.eof:
+                item.report["note"] = _join(item.report["note"], "tick budget spent; the rest is read next tick")
 
 
 def _same_file(item: _Held) -> bool:
+    """Is the path still the file the read stopped in (same inode, same first line, not shorter)?"""
     try:
         stat = item.task.path.stat()
     except OSError:
         return False
-    return (stat.st_ino, stat.st_dev) == (item.task.inode, item.task.device) and stat.st_size >= item.checkpoint.offset
+    return ((stat.st_ino, stat.st_dev) == (item.task.inode, item.task.device) and stat.st_size >= item.checkpoint.offset
+            and head_hash(item.task.path) == item.task.head_hash)
 
 
 def _triage_source(ctx: Context, aggregator: Aggregator, path: Path, since: float) -> dict[str, Any]:
