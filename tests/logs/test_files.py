@@ -373,3 +373,31 @@ def test_no_line_is_counted_twice_or_skipped(cli: Any, isolated: Path, operation
                     shutil.copyfileobj(source, target)
                 rotated.unlink()
     assert counted == written
+
+
+@pytest.mark.parametrize("rotation", ["rename", "copytruncate"])
+def test_a_rotation_while_waiting_for_a_panic_to_settle_counts_nothing_twice(
+        cli: Any, log: Path, db: Path, monkeypatch: pytest.MonkeyPatch, rotation: str) -> None:
+    """logrotate may run while the scan waits for the file to go quiet: the wait then reads nothing of the new file
+    (the next tick's plan reads the rest of the old one, the panic included, then the new one)."""
+    from aimon.stages.scan import stage
+
+    write(log, event("INFO"), event("INFO"), "thread 'main' panicked at src/orders.rs:131:17:\n",
+          "called `Option::unwrap()` on a `None` value\n")
+
+    def rotate_meanwhile(seconds: float) -> None:
+        if rotation == "rename":
+            log.rename(log.with_name("app.log.1"))
+        else:
+            shutil.copy(log, log.with_name("app.log.1"))
+            log.write_text("")
+        write(log, *(event() for _ in range(10)))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(stage.time, "sleep", rotate_meanwhile)
+        first = scan(cli, log)
+    assert total_count(db) == 0 and first["lines"] == 2
+    second = scan(cli, log)
+    levels = sorted((group["level"], group["count"]) for group in second["groups"])
+    assert levels == [("ERROR", 10), ("PANIC", 1)]
+    assert total_count(db) == 11
