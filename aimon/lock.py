@@ -1,4 +1,4 @@
-"""Lock files that keep two aimon processes from doing the same work at once (``filelock``).
+"""Lock files that keep two aimon processes from doing the same work at once (``flock`` on the lock file).
 
 Two ways to take one: without waiting (a cron tick that finds the lock held steps aside), or waiting up to a limit
 (a stage run by hand waits for the tick that holds it). Either way the lock is released when the block ends, also on an
@@ -10,8 +10,10 @@ holder file whose process is gone is what a killed run leaves, and ``aimon statu
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -32,28 +34,47 @@ def lock_path(db_path: Path) -> Path:
 def try_lock(path: Path, wait: float = 0.0, holder: str | None = None) -> Iterator[bool]:
     """Take the lock file ``path`` for the block: yields True while holding it, False when another process still held
     it after ``wait`` seconds (0: do not wait at all). A lock file that cannot be created is a :class:`StateError`.
-    With ``holder`` (the command), the holder file says who holds it."""
-    from filelock import FileLock, Timeout
+    With ``holder`` (the command), the holder file says who holds it.
 
+    An exclusive ``flock`` on the open file (what the ``filelock`` package does on Unix, so the two agree): the
+    kernel drops it with the process, so a killed run never leaves a lock behind."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(path, timeout=wait) if wait > 0 else FileLock(path, blocking=False)
-        lock.acquire()
-    except Timeout:
-        yield False
-        return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise StateError(f"cannot create the lock file {path} ({exc.strerror or exc}); make its folder writable.") from None
-    record = holder_path(path)
-    if holder is not None:
-        _write_holder(record, holder)
     try:
-        yield True
-    finally:
+        if not _flock(fd, wait):
+            yield False
+            return
+        record = holder_path(path)
         if holder is not None:
-            with suppress(OSError):
-                record.unlink()
-        lock.release()
+            _write_holder(record, holder)
+        try:
+            yield True
+        finally:
+            if holder is not None:
+                with suppress(OSError):
+                    record.unlink()
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+_POLL_SECONDS = 0.05
+
+
+def _flock(fd: int, wait: float) -> bool:
+    """Take the exclusive lock of ``fd``, trying for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 def holder_path(path: Path) -> Path:

@@ -11,11 +11,13 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aimon.model import Diagnosis
 from aimon.state.db import iso, utcnow
 from aimon.state.groups import canonical_sql, ignored_sql
+
+if TYPE_CHECKING:
+    from aimon.model import Diagnosis  # only its type: the idle path never builds the pydantic model
 
 
 @dataclass(frozen=True)

