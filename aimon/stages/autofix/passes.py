@@ -12,7 +12,7 @@ from aimon.runtime import Context
 from aimon.stages.autofix import eligibility, guard, worktree
 from aimon.stages.autofix.attempt import Attempt, Recorder, secret_env_names
 from aimon.stages.autofix.followup import follow_pulls
-from aimon.stages.autofix.stage import AutofixResult
+from aimon.stages.autofix.result import AutofixResult
 from aimon.state.db import utcnow
 
 

@@ -12,7 +12,7 @@ from aimon.runtime import Context
 from aimon.stages.diagnose import evidence, heuristics, memory
 from aimon.stages.diagnose.context import build_context
 from aimon.stages.diagnose.prompt import build_prompt
-from aimon.stages.diagnose.stage import Diagnosed, DiagnoseResult
+from aimon.stages.diagnose.result import Diagnosed, DiagnoseResult
 from aimon.state import diagnoses
 from aimon.state.db import transaction
 
