@@ -1,7 +1,8 @@
 """What a senior engineer would look at first, gathered for one error group (fingerprint).
 
 * the group's facts (level, code, target, location, counts, first/last seen, the detection and its spike factor);
-* a few sample occurrences (``occurrences``: the parsed records scan kept), and what each says
+* a few sample occurrences (``occurrences``: the parsed records scan kept; for a spike, occurrences re-read from
+  across its window, :mod:`aimon.stages.diagnose.window`), and what each says
   (:func:`~aimon.stages.diagnose.event.event_text`: the same words whatever format the line was written in);
 * the request trail: every line that carries the error's request id near it in the same file, in file order, and
   the WARN-or-worse lines of the same target just before the error — or, for an error logged right after a panic in
@@ -29,6 +30,7 @@ from aimon.redact import Redactor
 from aimon.stages.diagnose.event import event_text, render_record
 from aimon.stages.diagnose.source import SourceSnippet, display_path, own_frames, read_snippet, resolve_source
 from aimon.stages.diagnose.trail import PanicBefore, read_trail
+from aimon.stages.diagnose.window import window_samples
 from aimon.state import diagnoses, groups
 from aimon.state.db import parse_iso
 
@@ -42,6 +44,7 @@ class DiagnosisContext:
     fingerprint: str
     facts: dict[str, Any]
     samples: list[str] = field(default_factory=list)
+    samples_across: bool = False  # the samples are spread across a spike's window (not the stored first and latest)
     messages: list[str] = field(default_factory=list)  # what each sample says (event_text), for the heuristics
     trail: list[str] = field(default_factory=list)
     trail_error_index: int | None = None
@@ -105,8 +108,14 @@ def build_context(conn: sqlite3.Connection, settings: Settings, row: sqlite3.Row
     occurrences = diagnoses.occurrences_of(conn, fp["fingerprint"])
     records = [(occ, _load_record(occ["record"])) for occ in occurrences]
     ctx = DiagnosisContext(fingerprint=fp["fingerprint"], facts=_facts(fp, detection), catalog=settings.catalog.get(fp.get("error_code") or ""))
-    picked = _pick_samples(records)
-    for index, (_occ, record) in enumerate(picked, 1):
+    picked = [record for _occ, record in _pick_samples(records)]
+    if detection and detection.get("kind") == "spike":
+        across = window_samples(conn, settings, fp["fingerprint"], detection, occurrences)
+        if across.records:
+            picked, ctx.samples_across = across.records, True
+        elif across.missing:
+            ctx.missing.append(across.missing)
+    for index, record in enumerate(picked, 1):
         ctx.samples.append(f"[E{index}] {render_record(record, full=True)}")
         ctx.messages.append(event_text(record))
     if not picked:
@@ -118,7 +127,7 @@ def build_context(conn: sqlite3.Connection, settings: Settings, row: sqlite3.Row
     ctx.missing.extend(found.missing)
     if detection and detection.get("kind") == "spike":
         ctx.spike = spike_lines(conn, fp["fingerprint"], detection, settings.thresholds.spike_baseline_minutes)
-    error_record = picked[-1][1] if picked else None
+    error_record = picked[-1] if picked else None
     _add_source(ctx, settings, fp, error_record, found.panic_record)
     ctx.memory = list(memory_lines or [])
     return ctx

@@ -109,7 +109,8 @@ def sections(ctx: DiagnosisContext) -> list[Section]:
     out.append(Section("group", "Error group", facts, list(range(len(facts))), 0, 0.1, required=len(facts)))
     if ctx.samples:
         latest = len(ctx.samples) - 1
-        out.append(Section("samples", "Sample occurrences (oldest first)", ctx.samples, [latest, *range(latest)], 1, 0.2, required=1))
+        title = "Sample occurrences across the spike window (oldest first)" if ctx.samples_across else "Sample occurrences (oldest first)"
+        out.append(Section("samples", title, ctx.samples, [latest, *range(latest)], 1, 0.2, required=1))
     if ctx.panic is not None:
         thread = f" (thread {ctx.panic.thread})" if ctx.panic.thread else ""
         out.append(Section("panic", f"Panic the same thread wrote just before the error{thread}", ctx.panic.lines,
