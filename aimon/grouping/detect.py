@@ -180,8 +180,12 @@ def cached_fingerprinter(fingerprinter: Any, fold: Callable[[str], str] | None =
     ``(code 12345)`` then share one entry. The caller passes it only when no user rule could tell digits apart.
     """
     cache: dict[tuple[Any, ...], Identity] = {}
+    # The record asked about last, and its answer: a batch that folds symptoms asks twice per record.
+    last: list[Any] = [None, None]
 
     def of(record: LogRecord) -> Identity:
+        if record is last[0]:
+            return last[1]  # type: ignore[no-any-return]
         message = record.message if fold is None else fold(record.message)
         key = (record.level, record.error_code, record.target, record.file, record.line, message)
         found = cache.get(key)
@@ -190,6 +194,7 @@ def cached_fingerprinter(fingerprinter: Any, fold: Callable[[str], str] | None =
                 cache.clear()
             fingerprint = fingerprinter.of(record)
             found = cache[key] = identity(fingerprint, record)
+        last[0], last[1] = record, found
         return found
 
     return of

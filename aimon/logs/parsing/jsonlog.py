@@ -30,6 +30,7 @@ _LEVEL_ALIASES = {
     "E": "ERROR", "W": "WARN", "I": "INFO", "D": "DEBUG", "T": "TRACE", "F": "FATAL",
 }
 _LEVELS = {name: name for name in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")}
+CANONICAL_LEVELS = frozenset((*_LEVELS, "FATAL"))  # what normalize_level returns unchanged
 _LOCATION_RE = re.compile(r"^(.*?):(\d+)(?::(\d+))?$")
 
 
@@ -101,8 +102,13 @@ def _first(fields: dict[str, Any], keys: Sequence[str]) -> str | None:
     return None
 
 
+_REQUEST_ID_KEY_SET = frozenset(REQUEST_ID_KEYS)
+
+
 def _request_id(fields: dict[str, Any], spans: list[dict[str, Any]]) -> str | None:
     for holder in (fields, *reversed(spans)):  # the event, then the innermost span that has one
+        if holder.keys().isdisjoint(_REQUEST_ID_KEY_SET):
+            continue  # one set test instead of a lookup per key, for the holders that have none
         for key in REQUEST_ID_KEYS:
             value = holder.get(key)
             if value is not None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from aimon.logs.parsing.jsonlog import normalize_level, record_from_json
+from aimon.logs.parsing.jsonlog import CANONICAL_LEVELS, normalize_level, record_from_json
 from aimon.logs.parsing.panics import parse_header
 from aimon.logs.parsing.starts import is_harness_line, starts_record
 from aimon.logs.parsing.textlog import parse_text
@@ -79,6 +79,8 @@ def check_event(event: dict[str, object]) -> None:
     level, or tracing's ``fields`` with no level beside them."""
     level = event.get("level")
     if level is not None:
+        if level.__class__ is str and level in CANONICAL_LEVELS:
+            return  # tracing's own spelling: the usual case, without normalising it
         if normalize_level(level) is None:
             raise Malformed("JSON event with an unreadable level")
     elif isinstance(event.get("fields"), dict) and normalize_level(event.get("severity", event.get("lvl"))) is None:

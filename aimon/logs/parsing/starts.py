@@ -69,7 +69,23 @@ def _pick(pair: tuple[re.Pattern[str], re.Pattern[bytes]], line: bytes | bytearr
 
 def starts_record(line: bytes | bytearray | str, shape: str | None) -> bool:
     """Does ``line`` start a record in a file of ``shape`` (``None``: not known yet, any known start counts)?"""
+    if _is_json_object_line(line):
+        return True  # what the patterns say of it too, without running them on the usual line of a JSON log
     return _pick(_STARTS_DATED if shape == DATED else _STARTS_ANY, line)
+
+
+_OPENING_BRACE = (b"{", "{")
+_CLOSING_BRACE = (b"}", "}")
+
+
+def _is_json_object_line(line: bytes | bytearray | str) -> bool:
+    """``{…}`` alone on its line, blanks after it: ``_OTHER_LINE``'s first case (``rstrip`` strips what ``\\s`` is)."""
+    if line[:1] not in _OPENING_BRACE:
+        return False
+    stripped = line.rstrip()
+    if stripped[-1:] not in _CLOSING_BRACE:
+        return False
+    return "\n" not in stripped if isinstance(stripped, str) else b"\n" not in stripped
 
 
 _LIBTEST_RE = re.compile(LIBTEST_LINE)
@@ -83,6 +99,8 @@ def is_harness_line(line: str) -> bool:
 def text_shape(line: bytes | bytearray | str, shape: str | None) -> str | None:
     """The shape of a text record that opens with ``line`` in a file of ``shape``: ``dated``, ``level``, or ``None``
     when ``line`` does not open one (it then takes no continuation lines)."""
+    if line[:1] in _OPENING_BRACE:
+        return None  # neither shape opens with a brace: the usual line of a JSON log needs no pattern
     if _pick(_DATED_RES, line):
         return DATED
     if shape != DATED and _pick(_LEVEL_RES, line):

@@ -174,6 +174,18 @@ class FoldingBatch(Batch):
                 _widen(self.symptoms.setdefault((root, kind), [0, first, last, sample]), count, first, last)
 
 
+def _within_horizon(roots: list[tuple[str, str, float | None]]) -> list[tuple[str, str, float | None]]:
+    """The roots that :func:`groups.prune_roots` would keep: no older than :data:`ROOT_HORIZON` before the newest.
+
+    A big read has a root per failed request over hours of log; writing them all only to delete them at once is
+    most of its commit. What prune keeps is measured from the newest time in the table, which is at least the newest
+    here: a root this drops would be deleted anyway, and one it keeps may still be (the same as before)."""
+    newest = max((ts for _rid, _fid, ts in roots if ts is not None), default=None)
+    if newest is None:
+        return []  # prune drops roots without a time
+    return [root for root in roots if root[2] is not None and root[2] >= newest - ROOT_HORIZON]
+
+
 def _widen(found: list[Any], count: int, first: float | None, last: float | None) -> list[Any]:
     """Add ``count`` symptoms seen between ``first`` and ``last`` to ``[count, first, last, sample]``."""
     found[0] += count
@@ -275,7 +287,7 @@ class Aggregator:
                                    for (fid, kind), (count, first, last, sample) in sorted(batch.symptoms.items())])
         roots = [(rid, root_of(fid), ts) for rid, (fid, ts, _offset) in batch.roots.items()]
         if roots:
-            groups.remember_roots(conn, roots)
+            groups.remember_roots(conn, _within_horizon(roots))
             groups.prune_roots(conn, ROOT_HORIZON)
             known = self.known_roots.data()
             for rid, fid, _ts in roots:
