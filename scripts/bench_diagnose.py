@@ -23,7 +23,6 @@ Prints a table; exits 1 when a target is missed.  ``python scripts/bench_diagnos
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -260,8 +259,6 @@ class Bench:
 
     def context(self, db: str, **env: str) -> Context:
         settings = load_settings(environ={"AIMON_DB": str(self.folder / db), "AIMON_REPO_DIR": str(self.repo), **env})
-        # Symptom folding is opt-in ([symptoms] enabled); the benchmark measures it on.
-        settings = dataclasses.replace(settings, symptoms=dataclasses.replace(settings.symptoms, enabled=True))
         return Context(settings=settings, db=open_db(settings.db_path))
 
     def incident_of(self, conn: Any) -> dict[str, Incident]:

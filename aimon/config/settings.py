@@ -131,7 +131,7 @@ class Symptoms:
     """Which error-level events fold into the root error of their request (``[symptoms]`` in aimon.toml): a symptom
     is counted on its root's group and gets no group, alert, issue or LLM call of its own."""
 
-    enabled: bool = False  # opt-in: see README, "Symptoms fold into causes"
+    enabled: bool = True
     same_request: bool = True  # any error-level event after the request's root error; False: only response reports
     report_targets: tuple[str, ...] = ("tower_http::trace::on_failure",)  # a target that only reports a failed response
     report_messages: tuple[str, ...] = ("response failed",)  # a message (its start, any case) that only reports one

@@ -6,7 +6,6 @@ The folding happens where detections are made (the scan); these tests read what 
 from __future__ import annotations
 
 import itertools
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,7 @@ from aimon.runtime import Context
 from aimon.stages.scan.aggregate import Aggregator, FoldingBatch
 from aimon.state.db import open_db
 from aimon.state.groups import symptoms_of
-from tests.stages.diagnose import diagnose_support
-from tests.stages.diagnose.diagnose_support import event, write_log
-
-
-def seed(db_path: Path, log: Path, **env: str) -> dict[str, str]:
-    """The support module's seed, with this module's aimon.toml (folding on) unless a test gives its own."""
-    return diagnose_support.seed(db_path, log, **({"AIMON_CONFIG": os.environ["AIMON_CONFIG"]} | env))
+from tests.stages.diagnose.diagnose_support import event, seed, write_log
 
 
 def storm(requests: int, start: int = 0) -> list[str]:
@@ -55,18 +48,9 @@ def symptom_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
 
 
 def toml(tmp_path: Path, text: str) -> dict[str, str]:
-    """An aimon.toml with ``text``; folding is opt-in, so ``[symptoms]`` is enabled unless ``text`` says otherwise."""
-    if "enabled" not in text:
-        text = text.replace("[symptoms]\n", "[symptoms]\nenabled = true\n") if "[symptoms]" in text else text + "\n[symptoms]\nenabled = true\n"
     path = tmp_path / "aimon.toml"
     path.write_text(text, encoding="utf-8")
     return {"AIMON_CONFIG": str(path)}
-
-
-@pytest.fixture(autouse=True)
-def folding_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test here runs with ``[symptoms] enabled = true`` unless it writes its own aimon.toml."""
-    monkeypatch.setenv("AIMON_CONFIG", toml(tmp_path, "")["AIMON_CONFIG"])
 
 
 def test_a_storm_of_failed_responses_is_one_group_with_its_symptoms_counted(tmp_path: Path) -> None:
@@ -129,7 +113,7 @@ def test_a_symptom_read_in_the_next_tick_still_finds_its_root(tmp_path: Path) ->
 
 
 def test_a_commit_that_fails_records_no_symptom_and_the_retry_counts_each_once(tmp_path: Path) -> None:
-    settings = load_settings(environ={"AIMON_DB": str(tmp_path / "state.db"), "AIMON_CONFIG": os.environ["AIMON_CONFIG"]})
+    settings = load_settings(environ={"AIMON_DB": str(tmp_path / "state.db")})
     conn = open_db(settings.db_path)
     records = _records(storm(3))
 
@@ -169,7 +153,7 @@ def _fold(batches: list[FoldingBatch]) -> tuple[dict[str, int], dict[tuple[str, 
 
 @pytest.mark.parametrize("lines", [storm(4), [*storm(2), event(9, "ERROR", "response failed", rid="x", target="tower_http::trace::on_failure")]])
 def test_the_fold_is_the_same_wherever_a_parallel_read_cuts_the_file(tmp_path: Path, lines: list[str]) -> None:
-    settings = load_settings(environ={"AIMON_DB": str(tmp_path / "state.db"), "AIMON_CONFIG": os.environ["AIMON_CONFIG"]})
+    settings = load_settings(environ={"AIMON_DB": str(tmp_path / "state.db")})
     aggregator = Aggregator(Context(settings=settings, db=open_db(settings.db_path)))
     records = _records(lines)
 
@@ -199,7 +183,7 @@ def test_the_alert_and_the_issue_show_the_symptoms_and_the_suggestion(tmp_path: 
                   target="shop::reports", file="src/reports.rs", line=9)]
     seed(tmp_path / "state.db", write_log(tmp_path / "more.log", more))
     cli("diagnose")
-    settings = load_settings(environ={"AIMON_DB": str(tmp_path / "state.db"), "AIMON_CONFIG": os.environ["AIMON_CONFIG"]})
+    settings = load_settings(environ={"AIMON_DB": str(tmp_path / "state.db")})
     with open_db(settings.db_path) as conn:
         first, second = (load_incident(conn, settings, row[0]) for row in conn.execute("SELECT id FROM detections ORDER BY id"))
         second_body = issue_body(conn, settings, second, Egress.of(settings).redactor())
@@ -226,7 +210,7 @@ def test_the_fold_is_the_same_however_a_parallel_read_cuts_the_records(tmp_path:
              "report": ("ERROR", "tower_http::trace::on_failure", "response failed"), "info": ("INFO", "shop::api", "started")}
     lines = [event(n % 60, texts[kind][0], texts[kind][2], rid=rid, target=texts[kind][1]) for n, (rid, kind) in enumerate(plan)]
     env = toml(tmp_path, f"[symptoms]\nsame_request = {str(same_request).lower()}\n")
-    settings_ = load_settings(environ={"AIMON_DB": str(tmp_path / "state.db"), "AIMON_CONFIG": os.environ["AIMON_CONFIG"], **env})
+    settings_ = load_settings(environ={"AIMON_DB": str(tmp_path / "state.db"), **env})
     aggregator = Aggregator(Context(settings=settings_, db=open_db(settings_.db_path)))
     records = _records(lines)
 

@@ -3,7 +3,6 @@ them all."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -28,8 +27,7 @@ def _error(rid: str, ts: float | None) -> LogRecord:
 def test_the_roots_kept_are_those_pruning_keeps(tmp_path: Path, times: list[float | None], earlier: list[float]) -> None:
     db = tmp_path / f"state-{len(times)}-{len(earlier)}-{abs(hash((tuple(times), tuple(earlier))))}.db"
     conn = open_db(db)
-    settings = load_settings(environ={"AIMON_DB": str(db)})
-    ctx = Context(settings=dataclasses.replace(settings, symptoms=dataclasses.replace(settings.symptoms, enabled=True)), db=conn)
+    ctx = Context(settings=load_settings(environ={"AIMON_DB": str(db)}), db=conn)
     old = [(f"old{index}", T0 + ts) for index, ts in enumerate(earlier)]  # a tick before: already in the table
     conn.executemany("INSERT INTO request_roots (request_id, fingerprint, ts) VALUES (?, 'x', ?)", old)
     aggregator = Aggregator(ctx)
