@@ -373,3 +373,18 @@ def test_run_since_gates_on_the_window_against_what_the_state_knows(cli: Any, tm
     back = cli("run", "--since", "1h", "--log", str(log), "--fail-on", "any", "--db", str(db), "--json")
     assert back.exit_code == 3 and [item["kind"] for item in back.json()["fail_on"]["matched"]] == ["regression"]
     assert cli("run", "--since", "1h", "--log", str(log), "--fail-on", "new", "--db", str(db)).exit_code == 0
+
+
+def test_a_secret_in_a_template_never_reaches_the_window_gate_summary_or_json(cli: Any, tmp_path: Path) -> None:
+    """The ``--since`` window builds its groups without the state file: their templates are redacted like the ones
+    an incremental scan stores, so the verdict (``--json``, and the step summary GitHub shows) carries no secret."""
+    log = write_log(tmp_path / "test-output.log",
+                    [error_line("login failed password=swordfishplanted", seconds_ago=30, request_id="req-1")])
+    summary = tmp_path / "summary.md"
+    result = cli("run", "--since", "1h", "--log", str(log), "--fail-on", "new", "--summary", str(summary),
+                 "--db", str(tmp_path / "state.db"), "--json")
+    assert result.exit_code == 3
+    [matched] = result.json()["fail_on"]["matched"]
+    assert "password=<secret:" in matched["template"]
+    for text in (result.stdout, result.stderr, summary.read_text()):
+        assert "swordfishplanted" not in text

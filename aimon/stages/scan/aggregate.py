@@ -322,7 +322,8 @@ class Aggregator:
             first, last = iso(group.first_ts), iso(group.last_ts)
             summary = applied.groups.setdefault(fid, {
                 "fingerprint": fid, "level": group.record.level, "error_code": group.record.error_code,
-                "template": group.template, "count": 0, "first_seen": first, "last_seen": last,
+                # redacted as apply_batch stores it: masking does not remove every secret shape
+                "template": redact(group.template), "count": 0, "first_seen": first, "last_seen": last,
                 "sample": redact(group.record.message),
             })
             summary["count"] += group.count
