@@ -115,8 +115,10 @@ class Batch:
         # learned grouping reads (aimon.grouping.learned.learn_merges).
         self.templates: dict[tuple[int, str, str], str] = {}
 
-    def add(self, source: str, offset: int | None, record: LogRecord, fallback_ts: float | None = None) -> bool:
-        """Fold one record in; ``False`` when it is below the minimum level or before ``since``."""
+    def add(self, source: str, offset: int | None, record: LogRecord, fallback_ts: float | None = None, *,
+            known: Identity | None = None) -> bool:
+        """Fold one record in; ``False`` when it is below the minimum level or before ``since``. ``known``: the
+        record's fingerprint when the caller already has it."""
         ts = record.ts if record.ts is not None else fallback_ts
         if ts is not None:
             self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
@@ -124,7 +126,7 @@ class Batch:
             return False
         if self.since is not None and (ts is None or ts < self.since):
             return False
-        fingerprint, template, algo, context, masked = self.fingerprint(record)
+        fingerprint, template, algo, context, masked = known if known is not None else self.fingerprint(record)
         seen = (algo, context, masked)
         if seen not in self.templates:
             self.templates[seen] = fingerprint
@@ -180,12 +182,8 @@ def cached_fingerprinter(fingerprinter: Any, fold: Callable[[str], str] | None =
     ``(code 12345)`` then share one entry. The caller passes it only when no user rule could tell digits apart.
     """
     cache: dict[tuple[Any, ...], Identity] = {}
-    # The record asked about last, and its answer: a batch that folds symptoms asks twice per record.
-    last: list[Any] = [None, None]
 
     def of(record: LogRecord) -> Identity:
-        if record is last[0]:
-            return last[1]  # type: ignore[no-any-return]
         message = record.message if fold is None else fold(record.message)
         key = (record.level, record.error_code, record.target, record.file, record.line, message)
         found = cache.get(key)
@@ -194,7 +192,6 @@ def cached_fingerprinter(fingerprinter: Any, fold: Callable[[str], str] | None =
                 cache.clear()
             fingerprint = fingerprinter.of(record)
             found = cache[key] = identity(fingerprint, record)
-        last[0], last[1] = record, found
         return found
 
     return of

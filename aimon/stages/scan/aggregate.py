@@ -84,16 +84,18 @@ class FoldingBatch(Batch):
         self.symptoms: dict[tuple[str, str], list[Any]] = {}  # at release: (root fingerprint, kind) → the same
         self.held: list[tuple[str, int | None, LogRecord, float | None]] = []
 
-    def add(self, source: str, offset: int | None, record: LogRecord, fallback_ts: float | None = None, hold: bool = True) -> bool:
+    def add(self, source: str, offset: int | None, record: LogRecord, fallback_ts: float | None = None, hold: bool = True,
+            *, known: Identity | None = None) -> bool:
         ts = record.ts if record.ts is not None else fallback_ts
         rid = record.request_id
         if not self.rules.enabled or not rid or record.is_panic or record.rank < LEVEL_RANK["ERROR"] or (
                 self.since is not None and (ts is None or ts < self.since)):
-            return super().add(source, offset, record, fallback_ts)
+            return super().add(source, offset, record, fallback_ts, known=known)
         report = self._reports_response(record)
         entry = self.roots.get(rid)
         root = entry[0] if entry is not None and _precedes(entry, ts, offset) else self.known.data().get(rid)
-        own = self.fingerprint(record)[0]
+        known = known if known is not None else self.fingerprint(record)
+        own = known[0]
         if root is not None and (report or (self.rules.same_request and root != own)):
             self._count(rid, "failed-response" if report else "later-error", ts, record.message)
             if not report and rid in self.roots and len(self.later) < MAX_HELD:  # its root may be an earlier stretch's later error
@@ -103,7 +105,7 @@ class FoldingBatch(Batch):
             self.held.append((source, offset, record, fallback_ts))
             self.last_ts = ts if self.last_ts is None or ts is None else max(self.last_ts, ts)
             return True
-        added = super().add(source, offset, record, fallback_ts)
+        added = super().add(source, offset, record, fallback_ts, known=known)
         if added and not report and (rid in self.roots or (root is None and len(self.roots) < MAX_ROOTS)):
             self.roots.setdefault(rid, (own, ts, offset))
             if rid in self.grouped or len(self.grouped) < MAX_HELD:
