@@ -59,6 +59,7 @@ class ReadTask:
     head_hash: str | None
     gz: bool = False
     final: bool = False
+    copy: tuple[int, int] | None = None  # (inode, device) of ``path`` when it is a copy read for another checkpoint
 
 
 @dataclass
@@ -147,6 +148,12 @@ def head_hash(path: Path, gz: bool | None = None) -> str | None:
             head = stream.read(HEAD_BYTES) or b""
     except (OSError, EOFError, gzip.BadGzipFile):
         return None
+    return first_line_hash(head)
+
+
+def first_line_hash(head: bytes | bytearray | memoryview) -> str | None:
+    """:func:`head_hash` of a file that starts with ``head`` (at least its first line or :data:`HEAD_BYTES`)."""
+    head = bytes(head[:HEAD_BYTES])
     newline = head.find(b"\n")
     if newline >= 0:
         head = head[: newline + 1]
@@ -203,16 +210,18 @@ def _unread_siblings(
     """Rotated files written since the last read whose first line was never read: several rotations (or a rotation
     of a file that was still empty at the last read) happened between two scans. Oldest first."""
     since = checkpoint.written_at()
-    found = []
+    found: dict[str, tuple[Path, os.stat_result, bool, str]] = {}
     for sibling in siblings:
         st = _stat(sibling)
         if st is None or since is None or st.st_mtime <= since or sibling in skip:
             continue
         gz = is_gz(sibling)
         head = head_hash(sibling, gz)
-        if head is not None and head not in seen:
-            found.append((sibling, st, gz, head))
-    return sorted(found, key=lambda item: item[1].st_mtime)
+        # While a rotation is being compressed, app.log.2 and app.log.2.gz hold the same lines: read them once, from
+        # the uncompressed file (the .gz may be half-written).
+        if head is not None and head not in seen and (head not in found or found[head][2]):
+            found[head] = (sibling, st, gz, head)
+    return sorted(found.values(), key=lambda item: item[1].st_mtime)
 
 
 def unreadable(path: Path) -> str | None:
@@ -276,7 +285,8 @@ def plan_reads(path: Path, checkpoint: Checkpoint | None, seen: Collection[str] 
         if copy is not None:
             plan.note = f"{path}: {kind}; finishing {copy[0].name} first"
             plan.tasks.append(ReadTask(copy[0], checkpoint.offset, checkpoint.inode, checkpoint.device,
-                                       checkpoint.head_hash, gz=copy[2], final=True))
+                                       checkpoint.head_hash, gz=copy[2], final=True,
+                                       copy=(copy[1].st_ino, copy[1].st_dev)))
             taken.add(copy[0])
         elif st is None:
             plan.note = f"{path}: the file is gone and its rotated copy was not found"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self, TypeVar
 
 from aimon.errors import StateError
-from aimon.logs.files import CHUNK_BYTES, ReadTask, open_binary
+from aimon.logs.files import CHUNK_BYTES, ReadTask, first_line_hash, open_binary
 from aimon.logs.parsing import Item, Malformed
 from aimon.logs.parsing.chunks import LineScanner
 from aimon.logs.parsing.timestamps import DATED_START
@@ -46,6 +46,8 @@ class ReadOutcome:
     lines: int = 0
     eof: bool = True
     held_panic: bool = False
+    head: str | None = None  # the first-line hash of what was read, when the read began at offset 0
+    stopped: str | None = None  # why the read ended before the end of the file it was planned for (``eof`` is False)
 
 
 def read_records(
@@ -68,9 +70,16 @@ def read_records(
     outcome.end = task.start
     try:
         stream = open_binary(task.path, task.gz)
-    except OSError:
+    except OSError as exc:
+        # Planned a moment ago, gone now: renamed or compressed by a rotation in between. Nothing was read; the next
+        # plan finds it under its new name (by its first line) and goes on from here.
+        _stop(outcome, f"{task.path.name} went away before it could be read ({exc.strerror or exc})")
         return
     with stream:
+        if not task.gz and task.inode is not None and _identity(os.fstat(stream.fileno())) != (
+                task.copy or (task.inode, task.device)):
+            _stop(outcome, f"{task.path.name} was replaced (rotated) before it could be read")
+            return
         if task.start:
             stream.seek(task.start)
         yield from read_stream(stream, scanner, outcome, task.start, stop=stop, hold_panic=hold_panic,
@@ -111,6 +120,8 @@ def read_stream(
         total = filled + (got or 0)
         if total == 0:
             break
+        if position == 0 and outcome.head is None:
+            outcome.head = first_line_hash(view[:total])
         last = buf.rfind(b"\n", 0, total)
         if skipping is not None:
             if last < 0:
@@ -154,6 +165,14 @@ def read_stream(
     # A text record ends where its file ends for now: its writer wrote the event in one piece, newline last.
     yield from scanner.assembler.close_text()
     outcome.lines += scanner.lines - lines_before
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_ino, st.st_dev
+
+
+def _stop(outcome: ReadOutcome, why: str) -> None:
+    outcome.eof, outcome.stopped = False, why
 
 
 def _shift(buf: bytearray, start: int, total: int) -> None:
@@ -258,9 +277,10 @@ def read_task(ctx: Context, maker: BatchMaker[_Batch], source: str, task: ReadTa
     results = fork_map(jobs)
     batch, outcome = results[0]
     for later_batch, later_outcome in results[1:]:
+        if not outcome.eof:  # a piece stopped short (its file was replaced): what follows it is read next tick
+            break
         batch.merge(later_batch)
-        outcome = ReadOutcome(later_outcome.end, outcome.lines + later_outcome.lines, later_outcome.eof,
-                              later_outcome.held_panic)
+        outcome = replace(later_outcome, lines=outcome.lines + later_outcome.lines, head=outcome.head)
     return batch, outcome
 
 
@@ -292,6 +312,8 @@ def _read_segment(
                 batch.add(source, offset, item, scanner.assembler.last_ts or fallback)
     except (OSError, EOFError, ValueError) as exc:  # a corrupt .gz, a file that vanished mid-read
         ctx.notice(f"{task.path}: stopped reading at byte {outcome.end}: {exc}")
+        if task.gz and not _quiet(task.path):  # a rotation still being compressed: the rest is there next tick
+            _stop(outcome, f"{task.path.name} is still being compressed")
     batch.lines = outcome.lines
     return batch, outcome
 

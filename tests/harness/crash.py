@@ -116,8 +116,14 @@ def crash_campaign(folder: Path, seed: int, *, kills: int = 50, write_seconds: f
     env = aimon_env(folder, log, discord, github)
     command = [sys.executable, "-m", "aimon", "run", "--json"]
     campaign = Campaign(seed, {}, 0, [], db=folder / "state.db")
+    # Monitoring begins with a tick that completes: what was rotated before aimon's first checkpoint is history it
+    # never promised to read (aimon.logs.files), so the writer rotates and the kills start only once there is one.
+    writer.burst(8)
+    index = 1
+    process, life, errors = _start(env, folder, index, command)
+    _end(process, life, errors, time.monotonic() + 120)
+    campaign.lives.append(life)
     writer_thread.start()
-    index = 0
     while writer_thread.is_alive() or campaign.kills < kills:
         running = []
         process, life, errors = _start(env, folder, index := index + 1, command)

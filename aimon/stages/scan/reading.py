@@ -48,13 +48,21 @@ def read_source(ctx: Context, aggregator: Aggregator, report: dict[str, Any], pl
             task = replace(task, final=True)
         outcome, checkpoint = _read_and_commit(ctx, aggregator, task, checkpoint, remember, report)
         remember = []
-        held = Held(task, checkpoint, report) if outcome.held_panic and outcome.eof else None
+        held = None
+        if outcome.held_panic and outcome.eof:
+            held = Held(replace(task, head_hash=checkpoint.head_hash), checkpoint, report)
         if outcome.held_panic:
             report["note"] = _join(report["note"], _HELD_NOTE)
         if not outcome.eof:
-            report["note"] = _join(report["note"], "tick budget spent; the rest is read next tick")
+            # A file gone or replaced under the read stops the source, not only this file: reading the files after it
+            # would move the checkpoint past lines it never read.
+            report["note"] = _join(report["note"], _stopped(outcome))
             break
     return held
+
+
+def _stopped(outcome: ReadOutcome) -> str:
+    return f"{outcome.stopped or 'tick budget spent'}; the rest is read next tick"
 
 
 def _read_and_commit(ctx: Context, aggregator: Aggregator, task: ReadTask, checkpoint: checkpoints.Checkpoint | None,
@@ -66,12 +74,15 @@ def _read_and_commit(ctx: Context, aggregator: Aggregator, task: ReadTask, check
     aggregator.merge(batch)
     report["lines"] += aggregator.pending.lines - lines_before
     report["bytes"] += max(0, outcome.end - task.start)
-    reached = checkpoints.Checkpoint(source, task.inode, task.device, task.head_hash, outcome.end, _size(task.path),
+    # A file planned before its first line was complete has its first line now: without it the next plan could not
+    # find the file again once it is rotated and compressed, and would read it from the start a second time.
+    head = task.head_hash or (outcome.head if task.start == 0 else None)
+    reached = checkpoints.Checkpoint(source, task.inode, task.device, head, outcome.end, _size(task.path),
                                      iso(batch.last_ts))
     unchanged = checkpoint is not None and (checkpoint.inode, checkpoint.device, checkpoint.head_hash,
                                             checkpoint.offset) == (reached.inode, reached.device,
                                                                    reached.head_hash, reached.offset)
-    heads = [*remember, task.head_hash or ""]
+    heads = [*remember, head or ""]
 
     malformed = dict(batch.malformed_reasons)
 
@@ -117,7 +128,7 @@ def finish_held_panics(ctx: Context, aggregator: Aggregator, held: list[Held]) -
             else:
                 item.report["note"] = _unjoin(item.report["note"], _HELD_NOTE)
             if not outcome.eof:
-                item.report["note"] = _join(item.report["note"], "tick budget spent; the rest is read next tick")
+                item.report["note"] = _join(item.report["note"], _stopped(outcome))
 
 
 def _same_file(item: Held) -> bool:
