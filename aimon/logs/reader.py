@@ -76,8 +76,7 @@ def read_records(
         _stop(outcome, f"{task.path.name} went away before it could be read ({exc.strerror or exc})")
         return
     with stream:
-        if not task.gz and task.inode is not None and _identity(os.fstat(stream.fileno())) != (
-                task.copy or (task.inode, task.device)):
+        if task.inode is not None and _identity(os.fstat(stream.fileno())) != (task.copy or (task.inode, task.device)):
             _stop(outcome, f"{task.path.name} was replaced (rotated) before it could be read")
             return
         if task.start:
