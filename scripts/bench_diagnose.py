@@ -303,7 +303,7 @@ class Bench:
         known = self.incident_of(ctx.db)
         by_id = {row[0]: row[1] for row in ctx.db.execute("SELECT id, fingerprint FROM diagnoses")}
         false_reuse = [row["fingerprint"] for row in ctx.db.execute("SELECT fingerprint, memory_of FROM diagnoses WHERE source = 'memory'")
-                       if known.get(row["fingerprint"]) is not known.get(by_id.get(row["memory_of"]))]
+                       if known.get(row["fingerprint"]) is not known.get(by_id.get(row["memory_of"], ""))]
         llm = [item for item in first.diagnosed if item.source == "llm"]
         tokens = [int(row[0]) for row in ctx.db.execute("SELECT tokens_in FROM llm_calls WHERE purpose = 'diagnose'")]
         return {"root_causes": root_causes, "calls": calls, "prompt": [item.prompt_tokens or 0 for item in llm], "request_tokens": tokens,
