@@ -61,6 +61,10 @@ class ReadTask:
     final: bool = False
     copy: tuple[int, int] | None = None  # (inode, device) of ``path`` when it is a copy read for another checkpoint
 
+    def file_id(self) -> tuple[int | None, int | None]:
+        """``(inode, device)`` of the file the plan found at ``path``: the checkpoint's own, or the copy's."""
+        return self.copy or (self.inode, self.device)
+
 
 @dataclass
 class Plan:

@@ -76,7 +76,8 @@ def read_records(
         _stop(outcome, f"{task.path.name} went away before it could be read ({exc.strerror or exc})")
         return
     with stream:
-        if task.inode is not None and _identity(os.fstat(stream.fileno())) != (task.copy or (task.inode, task.device)):
+        opened = os.fstat(stream.fileno())
+        if task.inode is not None and (opened.st_ino, opened.st_dev) != task.file_id():
             _stop(outcome, f"{task.path.name} was replaced (rotated) before it could be read")
             return
         if task.start:
@@ -164,10 +165,6 @@ def read_stream(
     # A text record ends where its file ends for now: its writer wrote the event in one piece, newline last.
     yield from scanner.assembler.close_text()
     outcome.lines += scanner.lines - lines_before
-
-
-def _identity(st: os.stat_result) -> tuple[int, int]:
-    return st.st_ino, st.st_dev
 
 
 def _stop(outcome: ReadOutcome, why: str) -> None:

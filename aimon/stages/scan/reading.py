@@ -76,7 +76,7 @@ def _read_and_commit(ctx: Context, aggregator: Aggregator, task: ReadTask, check
     report["bytes"] += max(0, outcome.end - task.start)
     # A file planned before its first line was complete has its first line now: without it the next plan could not
     # find the file again once it is rotated and compressed, and would read it from the start a second time.
-    head = task.head_hash or (outcome.head if task.start == 0 else None)
+    head = task.head_hash or outcome.head
     reached = checkpoints.Checkpoint(source, task.inode, task.device, head, outcome.end, _size(task.path),
                                      iso(batch.last_ts))
     unchanged = checkpoint is not None and (checkpoint.inode, checkpoint.device, checkpoint.head_hash,
