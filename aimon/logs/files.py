@@ -10,10 +10,11 @@ plans its reads (:func:`plan_reads`) from that row and the files on disk:
 * another inode → *rename*: the old file is found among the siblings by its inode (or, compressed already, by its
   first-line hash in a ``.gz`` sibling), its rest is read first, then the new file from 0;
 * the path is gone and the old inode too → nothing to read; the checkpoint stays until the file is back;
-* any other rotated file written since the last read whose first line was never read (several rotations between
-  two scans, or the rotation of a file that was still empty at the last read) is read whole, oldest first, before
-  the current file. The first-line hashes of files read (and of the rotated files present when a source is first
-  seen) are remembered (:func:`aimon.state.meta.remember_heads`) so that no file is ever read twice from its start.
+* any other rotated file whose first line was never read, written since the last scan that read all it planned
+  began (several rotations between two scans, or the rotation of a file that was still empty at the last read) is
+  read whole, oldest first, before the current file. The first-line hashes of files read (and of the rotated files
+  present when a source is first seen) are remembered (:func:`aimon.state.meta.remember_heads`) so that no file is
+  ever read twice from its start.
 
 The rotated files of a source are those with a rotation's name (:mod:`aimon.logs.rotations`: ``app.log.1``,
 ``app.log-20240101``, ``app.log.2024-01-01``, ``app-20240101.log``…), never a neighbour such as ``app-worker.log``.
@@ -32,6 +33,7 @@ import hashlib
 import io
 import os
 import re
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,8 @@ from aimon.state.checkpoints import Checkpoint
 
 CHUNK_BYTES = 8 * 1024 * 1024
 HEAD_BYTES = 1024
+# Modification times are compared with the clock at a margin: some file systems keep them to the second (or two).
+MTIME_SLACK_SECONDS = 2.0
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -75,6 +79,7 @@ class Plan:
     note: str | None = None
     seen: list[str] = field(default_factory=list)  # first-line hashes to remember as read
     problem: str | None = None  # why the source cannot be seen at all (missing, unreadable): it is failing
+    started: float = field(default_factory=time.time)  # when the plan looked at the files (wall clock, as mtimes)
 
 
 # ---------------------------------------------------------------------------------------------------- finding files
@@ -213,7 +218,7 @@ def _unread_siblings(
 ) -> list[tuple[Path, os.stat_result, bool, str]]:
     """Rotated files written since the last read whose first line was never read: several rotations (or a rotation
     of a file that was still empty at the last read) happened between two scans. Oldest first."""
-    since = checkpoint.written_at()
+    since = rotations_seen_before(checkpoint)
     found: dict[str, tuple[Path, os.stat_result, bool, str]] = {}
     for sibling in siblings:
         st = _stat(sibling)
@@ -226,6 +231,18 @@ def _unread_siblings(
         if head is not None and head not in seen and (head not in found or found[head][2]):
             found[head] = (sibling, st, gz, head)
     return sorted(found.values(), key=lambda item: item[1].st_mtime)
+
+
+def rotations_seen_before(checkpoint: Checkpoint) -> float | None:
+    """Epoch seconds before which a rotated file of the checkpoint's source was seen by a scan (read, or history when
+    aimon started): when the last scan that read its whole plan began, less :data:`MTIME_SLACK_SECONDS`.
+
+    Not when the checkpoint was last written: a scan that stops part-way (a file rotated away under it, the tick
+    budget, a kill) has committed the files it finished, and a rotation written before that commit may be one it never
+    reached.
+    """
+    since = checkpoint.rotations_seen_before()
+    return None if since is None else since - MTIME_SLACK_SECONDS
 
 
 def unreadable(path: Path) -> str | None:

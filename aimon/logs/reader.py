@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self, TypeVar
 
 from aimon.errors import StateError
-from aimon.logs.files import CHUNK_BYTES, ReadTask, first_line_hash, open_binary
+from aimon.logs.files import CHUNK_BYTES, HEAD_BYTES, ReadTask, first_line_hash, open_binary
 from aimon.logs.parsing import Item, Malformed
 from aimon.logs.parsing.chunks import LineScanner
 from aimon.logs.parsing.timestamps import DATED_START
@@ -80,10 +80,19 @@ def read_records(
         if task.inode is not None and (opened.st_ino, opened.st_dev) != task.file_id():
             _stop(outcome, f"{task.path.name} was replaced (rotated) before it could be read")
             return
+        if not task.gz and task.head_hash is not None and _first_line(stream) != task.head_hash:
+            # The same file, but emptied in place (copytruncate) and written again since the plan: reading it from
+            # the planned offset would take its new lines for the rest of the old ones.
+            _stop(outcome, f"{task.path.name} was truncated (copytruncate) before it could be read")
+            return
         if task.start:
             stream.seek(task.start)
         yield from read_stream(stream, scanner, outcome, task.start, stop=stop, hold_panic=hold_panic,
                                should_stop=should_stop, progress=progress)
+
+
+def _first_line(stream: Any) -> str | None:
+    return first_line_hash(os.pread(stream.fileno(), HEAD_BYTES, 0))
 
 
 class Readable(Protocol):

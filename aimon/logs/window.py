@@ -23,7 +23,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aimon.logs.files import ReadTask, head_hash, unreadable
+from aimon.logs.files import ReadTask, head_hash, rotations_seen_before, unreadable
 from aimon.logs.rotations import READABLE_COMPRESSIONS, is_near_name, rotation_kind
 from aimon.state.checkpoints import Checkpoint
 
@@ -62,7 +62,7 @@ def plan_window(path: Path, since: float, checkpoint: Checkpoint | None, seen: C
     candidates, others = _folder(path, plan)
     known = checkpoint is not None and checkpoint.inode is not None
     chain = {*seen, checkpoint.head_hash} if known and checkpoint is not None else set()
-    last_scan = checkpoint.written_at() if known and checkpoint is not None else None
+    last_scan = rotations_seen_before(checkpoint) if known and checkpoint is not None else None
     taken_inodes: dict[tuple[int, int], Path] = {}
     taken_heads: dict[str, Path] = {}
     base = path.name

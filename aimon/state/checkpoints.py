@@ -26,11 +26,19 @@ class Checkpoint:
     size: int | None = None
     last_ts: str | None = None
     updated_at: str | None = None  # when it was written (wall clock)
+    # When the last scan that read its whole plan began (wall clock): rotated files last written before then were seen.
+    rotations_seen_at: str | None = None
 
     def written_at(self) -> float | None:
         """When the row was written, in epoch seconds (None when never)."""
         moment = parse_iso(self.updated_at)
         return None if moment is None else moment.timestamp()
+
+    def rotations_seen_before(self) -> float | None:
+        """Epoch seconds before which every rotated file of this source was seen by a scan that read its whole plan
+        (a row from before that was kept: when it was written)."""
+        moment = parse_iso(self.rotations_seen_at)
+        return self.written_at() if moment is None else moment.timestamp()
 
 
 @dataclass(frozen=True)
@@ -44,20 +52,22 @@ class LokiPosition:
 def load_checkpoint(conn: sqlite3.Connection, source: str) -> Checkpoint | None:
     """The checkpoint row of a file source, if it was read before."""
     row = conn.execute(
-        "SELECT source, inode, device, head_hash, offset, size, last_ts, updated_at FROM checkpoints WHERE source = ?",
+        "SELECT source, inode, device, head_hash, offset, size, last_ts, updated_at, rotations_seen_at FROM checkpoints"
+        " WHERE source = ?",
         (source,),
     ).fetchone()
     return None if row is None else Checkpoint(*row)
 
 
 def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> None:
-    """Write a file source's checkpoint (a ``last_ts`` of None keeps the stored one)."""
+    """Write a file source's checkpoint (a ``last_ts`` or ``rotations_seen_at`` of None keeps the stored one)."""
     conn.execute(
-        """INSERT INTO checkpoints (source, inode, device, head_hash, offset, size, last_ts, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """INSERT INTO checkpoints (source, inode, device, head_hash, offset, size, last_ts, updated_at, rotations_seen_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT(source) DO UPDATE SET inode = excluded.inode, device = excluded.device,
              head_hash = excluded.head_hash, offset = excluded.offset, size = excluded.size,
-             last_ts = COALESCE(excluded.last_ts, checkpoints.last_ts), updated_at = excluded.updated_at""",
+             last_ts = COALESCE(excluded.last_ts, checkpoints.last_ts), updated_at = excluded.updated_at,
+             rotations_seen_at = COALESCE(excluded.rotations_seen_at, checkpoints.rotations_seen_at)""",
         (
             checkpoint.source,
             checkpoint.inode,
@@ -67,6 +77,7 @@ def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> None:
             checkpoint.size,
             checkpoint.last_ts,
             iso(utcnow()),
+            checkpoint.rotations_seen_at,
         ),
     )
 

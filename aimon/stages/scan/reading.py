@@ -42,11 +42,13 @@ def read_source(ctx: Context, aggregator: Aggregator, report: dict[str, Any], pl
     ``report``; returns where the read stopped before a panic still being written, for :func:`finish_held_panics`."""
     remember = list(plan.seen)
     held: Held | None = None
-    for task in plan.tasks:
+    for index, task in enumerate(plan.tasks):
         if ctx.dry_run:
             # Nothing is checkpointed, so holding an unfinished panic for the next tick would only hide it (CI gate).
             task = replace(task, final=True)
-        outcome, checkpoint = _read_and_commit(ctx, aggregator, task, checkpoint, remember, report)
+        # The last read of a plan read to the end says the rotations the plan looked at were all seen.
+        complete = plan.started if index == len(plan.tasks) - 1 else None
+        outcome, checkpoint = _read_and_commit(ctx, aggregator, task, checkpoint, remember, report, complete)
         remember = []
         held = None
         if outcome.held_panic and outcome.eof:
@@ -66,8 +68,12 @@ def _stopped(outcome: ReadOutcome) -> str:
 
 
 def _read_and_commit(ctx: Context, aggregator: Aggregator, task: ReadTask, checkpoint: checkpoints.Checkpoint | None,
-                     remember: list[str], report: dict[str, Any]) -> tuple[ReadOutcome, checkpoints.Checkpoint]:
-    """Read one task and commit what it found with the checkpoint it reached (one transaction); add to ``report``."""
+                     remember: list[str], report: dict[str, Any], complete: float | None = None,
+                     ) -> tuple[ReadOutcome, checkpoints.Checkpoint]:
+    """Read one task and commit what it found with the checkpoint it reached (one transaction); add to ``report``.
+
+    ``complete``: the task is its plan's last, and the plan began then; if it reads to the end, that is the source's
+    new :attr:`~aimon.state.checkpoints.Checkpoint.rotations_seen_at`."""
     source = report["source"]
     lines_before = aggregator.pending.lines
     batch, outcome = read_task(ctx, aggregator, source, task)
@@ -77,8 +83,9 @@ def _read_and_commit(ctx: Context, aggregator: Aggregator, task: ReadTask, check
     # A file planned before its first line was complete has its first line now: without it the next plan could not
     # find the file again once it is rotated and compressed, and would read it from the start a second time.
     head = task.head_hash or outcome.head
+    seen_at = iso(complete) if complete is not None and outcome.eof else None
     reached = checkpoints.Checkpoint(source, task.inode, task.device, head, outcome.end, _size(task.path),
-                                     iso(batch.last_ts))
+                                     iso(batch.last_ts), rotations_seen_at=seen_at)
     unchanged = checkpoint is not None and (checkpoint.inode, checkpoint.device, checkpoint.head_hash,
                                             checkpoint.offset) == (reached.inode, reached.device,
                                                                    reached.head_hash, reached.offset)

@@ -193,3 +193,68 @@ def test_a_compressed_rotation_still_being_written_is_finished_before_the_files_
     later = ticks_until_quiet(cli, log)
     assert {"stock missing": counts(first)["stock missing"] + later.pop("stock missing")} == {"stock missing": 300}
     assert later == {"session expired": 1}
+
+
+def copytruncate(log: Path, copy: Path, refill: bytes) -> None:
+    """logrotate's copytruncate, then the service writing on: ``log`` copied to ``copy``, emptied, written again."""
+    shutil.copyfile(log, copy)
+    os.truncate(log, 0)
+    append(log, refill)
+
+
+def test_a_copytruncate_between_plan_and_read_is_not_read_at_the_old_offset(
+        cli: Any, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plan says "app.log from byte N"; before the read, app.log is copied to app.log.1, emptied and written past N
+    # again. The inode is the same; only the first line says it is not the file that was planned.
+    log = isolated / "app.log"
+    log.write_bytes(line(0, "service starts", "INFO") + errors(2, 1, "card declined"))
+    assert counts(cli("scan", str(log), "--json").json()) == {"card declined": 2}
+    append(log, errors(3, 10, "card declined"))
+    refill = line(20, "service goes on", "INFO") + errors(40, 21, "session expired")
+    rotate_after_plan(monkeypatch, lambda: copytruncate(log, isolated / "app.log.1", refill))
+    first = cli("scan", str(log), "--json").json()
+    assert counts(first) == {}
+    assert "app.log was truncated (copytruncate) before it could be read" in first["sources"][0]["note"]
+    assert ticks_until_quiet(cli, log) == {"card declined": 3, "session expired": 40}
+
+
+class Killed(BaseException):
+    """The scan's process dying (SIGKILL, the OOM killer) at a chosen point: nothing after it runs."""
+
+
+def test_a_rotation_made_before_a_killed_scan_committed_is_read_next_tick(
+        cli: Any, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plan: the rest of app.log.1, then app.log. While app.log.1 is read, logrotate shifts it to app.log.2 and
+    # copies app.log to app.log.1 (copytruncate); the rest of app.log.1 is committed after that, and then the process
+    # is killed. The copy was written before that commit, but no scan has read it: the next tick must.
+    import aimon.stages.scan.reading as reading
+
+    log = isolated / "app.log"
+    log.write_bytes(line(0, "service starts", "INFO") + errors(2, 1, "card declined"))
+    assert counts(cli("scan", str(log), "--json").json()) == {"card declined": 2}
+    append(log, errors(3, 10, "card declined"))
+    os.rename(log, isolated / "app.log.1")
+    log.write_bytes(line(20, "service restarts", "INFO") + errors(4, 21, "stock missing"))
+
+    def rotate() -> None:
+        os.rename(isolated / "app.log.1", isolated / "app.log.2")
+        copytruncate(log, isolated / "app.log.1", line(40, "service goes on", "INFO") + errors(5, 41, "session expired"))
+
+    read_task, read_and_commit = reading.read_task, reading._read_and_commit
+
+    def read_then_rotate(*args: Any) -> Any:
+        monkeypatch.setattr(reading, "read_task", read_task)
+        found = read_task(*args)
+        rotate()
+        return found
+
+    def commit_then_die(*args: Any) -> Any:
+        read_and_commit(*args)
+        raise Killed
+
+    monkeypatch.setattr(reading, "read_task", read_then_rotate)
+    monkeypatch.setattr(reading, "_read_and_commit", commit_then_die)
+    with pytest.raises(Killed):
+        cli("scan", str(log), "--json")
+    monkeypatch.setattr(reading, "_read_and_commit", read_and_commit)
+    assert ticks_until_quiet(cli, log) == {"stock missing": 4, "session expired": 5}  # card declined: before the kill
