@@ -161,8 +161,13 @@ def aimon_argv() -> list[str]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without aimon's settings and secrets, plus ``extra``."""
-    secrets = ("OPENAI_API_KEY", "DISCORD_WEBHOOK_URL", "GITHUB_TOKEN")
+    """This environment without aimon's settings and secrets, plus ``extra``.
+
+    Without ``PYTHONDONTWRITEBYTECODE`` too: cron runs aimon with its bytecode cached (pip writes it at install, an
+    editable install on the first run), and a shell or CI that turns caching off would time a compile of aimon's
+    modules on every start instead — nothing a user's tick pays.
+    """
+    secrets = ("OPENAI_API_KEY", "DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "PYTHONDONTWRITEBYTECODE")
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIMON_") and key not in secrets}
     env.update(AIMON_CONFIG="", **extra)
     return env

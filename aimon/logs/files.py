@@ -33,12 +33,13 @@ import hashlib
 import io
 import os
 import re
+import stat
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aimon.logs.rotations import READABLE_COMPRESSIONS, is_rotation_name, rotation_kind
+from aimon.logs.rotations import READABLE_COMPRESSIONS, rotation_kind, rotations_among
 from aimon.state.checkpoints import Checkpoint
 
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -100,8 +101,8 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
         else:
             found.append(Path(expanded).absolute())
     unique = list(dict.fromkeys(found))
-    names = {path.name for path in unique}
-    return [path for path in unique if not any(is_rotation_name(path.name, name) for name in names)]
+    rotated = rotations_among(path.name for path in unique)
+    return [path for path in unique if path.name not in rotated]
 
 
 def is_glob(pattern: str) -> bool:
@@ -123,19 +124,24 @@ def rotated_siblings(path: Path, *, unreadable_too: bool = False) -> list[Path]:
     :mod:`aimon.logs.rotations`), never a neighbour such as ``app-worker.log``. Rotations compressed in a way aimon
     does not read (``.xz``…) are left out unless ``unreadable_too``."""
     try:
-        entries = list(os.scandir(path.parent))
+        names = os.listdir(path.parent)
     except OSError:
         return []
     siblings = []
-    for entry in entries:
-        kind = rotation_kind(entry.name, path.name)
+    stem = path.name.rpartition(".")[0] or path.name
+    for name in names:
+        if not name.startswith(stem):  # every rotation's name does (a folder of many logs: most names are others)
+            continue
+        kind = rotation_kind(name, path.name)
         if kind is None or (not unreadable_too and kind[1] not in (None, *READABLE_COMPRESSIONS)):
             continue
+        sibling = path.parent / name
         try:
-            if entry.is_file():
-                siblings.append((entry.stat().st_mtime, Path(entry.path)))
+            st = sibling.stat()
         except OSError:
             continue
+        if stat.S_ISREG(st.st_mode):
+            siblings.append((st.st_mtime, sibling))
     return [sibling for _, sibling in sorted(siblings, key=lambda pair: (-pair[0], str(pair[1])))]
 
 

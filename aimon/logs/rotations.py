@@ -19,6 +19,7 @@ optionally followed by logrotate's ``-%s`` seconds or an index ``.N``. Anything 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 COMPRESSIONS = ("gz", "xz", "bz2", "zst", "lz4")
@@ -30,7 +31,7 @@ _DATE_SEP = r"[-._]"
 _COMPRESSED = r"(?:\.(?P<compression>" + "|".join(COMPRESSIONS) + r"))?"
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
 def _shapes(base: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
     name = re.escape(base)
     shapes = [("numbered", rf"{name}\.{_NUMBER}"), ("dated", rf"{name}{_DATE_SEP}{_DATE}")]
@@ -49,13 +50,44 @@ def rotation_kind(name: str, base: str) -> tuple[str, str | None] | None:
     >>> rotation_kind("app-worker.log", "app.log") is None
     True
     """
-    if name == base:
+    if name == base or not _may_be_rotation(name, base):
         return None
     for kind, pattern in _shapes(base):
         match = pattern.fullmatch(name)
         if match is not None:
             return kind, match.group("compression")
     return None
+
+
+def _stem(base: str) -> str:
+    return base.rpartition(".")[0] or base
+
+
+def _may_be_rotation(name: str, base: str) -> bool:
+    # Every shape starts with ``base`` or its stem and then ``.``, ``-`` or ``_``: most names of a folder are told
+    # apart by that alone, without a regular expression.
+    for prefix in (base, _stem(base)):
+        if len(name) > len(prefix) and name[len(prefix)] in ".-_" and name.startswith(prefix):
+            return True
+    return False
+
+
+def rotations_among(names: Iterable[str]) -> set[str]:
+    """The names that are a rotation of another name among ``names`` (``app.log.1`` beside ``app.log``).
+
+    Linear in the names, not in their pairs: a name is compared only with the names whose stem (or whole name) is
+    one of its prefixes up to a ``.``, ``-`` or ``_`` (a folder of 200 logs would otherwise compare 40,000 pairs).
+    """
+    names = set(names)
+    by_prefix: dict[str, list[str]] = {}
+    for base in names:
+        for prefix in {base, _stem(base)}:
+            by_prefix.setdefault(prefix, []).append(base)
+    return {
+        name for name in names
+        if any(is_rotation_name(name, base)
+               for cut, char in enumerate(name) if char in ".-_" for base in by_prefix.get(name[:cut], ()))
+    }
 
 
 def is_rotation_name(name: str, base: str) -> bool:

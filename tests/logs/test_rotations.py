@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aimon.logs.files import expand_paths, rotated_siblings
-from aimon.logs.rotations import is_near_name, is_rotation_name, rotation_kind
+from aimon.logs.rotations import is_near_name, is_rotation_name, rotation_kind, rotations_among
 
 # The shapes, written down once more as the tools' own name templates: {B} the log's name, {S}/{E} its stem and
 # extension, {N} a rotation number, {D} a date as the tools write it, then an optional compression suffix.
@@ -133,3 +133,14 @@ def test_the_siblings_on_disk_are_exactly_the_rotation_shaped_names(isolated: Pa
     written = {path.name for path in folder.iterdir()}
     expected = {name for name in written if oracle(name, "app.log") and not name.endswith((".xz", ".bz2", ".zst", ".lz4"))}
     assert {path.name for path in rotated_siblings(folder / "app.log")} == expected
+
+
+MANY_NAMES = st.lists(st.builds(lambda base, suffix: base + suffix, BASES | st.sampled_from(["app", "app-worker.log", ".env"]),
+                                SUFFIX), min_size=1, max_size=20, unique=True)
+
+
+@given(MANY_NAMES)
+def test_the_rotations_among_names_are_those_of_some_other_name(names: list[str]) -> None:
+    # The linear look-up answers exactly what comparing every pair answers.
+    expected = {name for name in names if any(oracle(name, base) for base in names if base != name)}
+    assert rotations_among(names) == expected
