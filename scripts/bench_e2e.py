@@ -208,8 +208,10 @@ def imports_of_idle_tick(site: Site) -> list[str]:
     site.restore()
     result = subprocess.run([sys.executable, "-c", code], env=clean_env(), cwd=site.folder, capture_output=True,
                             text=True, check=False)
-    lines = result.stderr.strip().splitlines()
-    return lines[-1].split() if lines else ["(failed)"]
+    if result.returncode != 0:
+        return [f"(the tick exited {result.returncode})"]
+    lines = result.stderr.splitlines()  # the last line names the heavy modules imported: empty when there are none
+    return lines[-1].split() if lines else ["(nothing printed)"]
 
 
 def idle_ticks(rounds: int, growth: Growth | None, warm_up: bool) -> dict[str, Any]:
