@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import aimon.stages.scan.reading as reading
 import aimon.stages.scan.stage as scan_stage
 
 T0 = 1_790_000_000.0
@@ -227,8 +228,6 @@ def test_a_rotation_made_before_a_killed_scan_committed_is_read_next_tick(
     # The plan: the rest of app.log.1, then app.log. While app.log.1 is read, logrotate shifts it to app.log.2 and
     # copies app.log to app.log.1 (copytruncate); the rest of app.log.1 is committed after that, and then the process
     # is killed. The copy was written before that commit, but no scan has read it: the next tick must.
-    import aimon.stages.scan.reading as reading
-
     log = isolated / "app.log"
     log.write_bytes(line(0, "service starts", "INFO") + errors(2, 1, "card declined"))
     assert counts(cli("scan", str(log), "--json").json()) == {"card declined": 2}
